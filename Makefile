@@ -1,0 +1,59 @@
+# The course's command surface. Every target that needs Python first builds
+# .venv from the pinned requirement files, so `make lab` and `make test` work
+# on a fresh clone with nothing but python3 (>= 3.10) installed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JOBS   ?= 1
+PORT   ?= 8888
+# make grade SUBMISSIONS=path/to/folder-or-lms.zip [ASSIGNMENT=01_elbo] [OUT=build/grading]
+SUBMISSIONS ?=
+ASSIGNMENT  ?=
+OUT         ?= build/grading
+
+.PHONY: help install lab test test-fast release references check-release grade bench clean
+
+help:
+	@echo "make lab          create .venv, install, open JupyterLab on assignment 01"
+	@echo "make test         create .venv, install, run every test"
+	@echo "make references   regenerate public + hidden reference outputs from solutions/"
+	@echo "make release      regenerate assignments/ from solutions/"
+	@echo "make grade SUBMISSIONS=dir-or-zip   autograde, write feedback HTML + grades CSV"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# Exact version first: on a CPU-only machine this resolves to the CPU build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --port=$(PORT) assignments/01_elbo/01_elbo.ipynb
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+references: $(STAMP)
+	$(PY) -m grader.references
+
+release: $(STAMP)
+	$(PY) -m grader.release
+
+check-release: $(STAMP)
+	$(PY) -m grader.release --check
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [ASSIGNMENT=01_elbo] [JOBS=N]"; exit 2; }
+	$(PY) -m grader.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
+
+clean:
+	rm -rf build .pytest_cache gradebook.db
