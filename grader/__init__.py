@@ -1,0 +1,34 @@
+"""Instructor-side tools: reference outputs, release, grading. Never shipped to students."""
+import os
+import sys
+from pathlib import Path
+
+# nbgrader shells out to `alembic` and `jupyter`; make the interpreter's own
+# bin/ folder (the .venv) win even when the venv is not activated.
+_BIN = str(Path(sys.executable).parent)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _BIN:
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+RELEASE = ROOT / "assignments"
+HIDDEN_REFERENCES = Path(__file__).resolve().parent / "references"
+
+
+def assignments() -> list:
+    """Assignment names, in course order (folders of solutions/)."""
+    return sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").exists())
+
+
+def load_module(kind: str, assignment: str):
+    """Import grader/<kind>/<assignment>.py (file names start with digits, so
+    they are loaded by path)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent / kind / f"{assignment}.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(f"grader_{kind}_{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

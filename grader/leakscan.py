@@ -1,0 +1,122 @@
+"""Scan everything that reaches students (assignments/ and the vaelab package,
+including its public reference data) for solution code, hidden tests, hidden
+reference data and mark schemes."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from grader import HIDDEN_REFERENCES, RELEASE, ROOT, SOLUTIONS, assignments
+from grader.notebooks import defined_names, is_solution, read
+
+VAELAB = ROOT / "source_lib" / "vaelab"
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+           "BEGIN MARK SCHEME", "Mark scheme", "Model answer", "from vaelab.checks import grade")
+
+
+def _solution_lines() -> set:
+    """Distinctive lines from inside solution regions (code and markdown answers)."""
+    lines = set()
+    for name in assignments():
+        nb = read(SOLUTIONS / name / f"{name}.ipynb")
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if not meta.get("solution"):
+                continue
+            text = cell.source
+            if "### BEGIN SOLUTION" in text:
+                text = "\n".join(re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", text, re.S))
+            for line in text.splitlines():
+                line = line.strip()
+                if len(line) >= 16 and not line.startswith("#"):
+                    lines.add(line)
+    return lines
+
+
+def graded_names() -> set:
+    names = set()
+    for name in assignments():
+        for cell in read(SOLUTIONS / name / f"{name}.ipynb").cells:
+            if is_solution(cell):
+                names.update(defined_names(cell.source))
+    return names
+
+
+def _student_files():
+    for base in (RELEASE, VAELAB):
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                yield path
+
+
+def _hidden_tensors() -> list:
+    tensors = []
+    for path in sorted(HIDDEN_REFERENCES.glob("*.pt")):
+        stack = [torch.load(path, weights_only=True)]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, torch.Tensor) and item.numel() >= 8:
+                tensors.append(item)
+    return tensors
+
+
+def _tensors_in(path: Path) -> list:
+    found, stack = [], [torch.load(path, weights_only=True)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, torch.Tensor):
+            found.append(item)
+    return found
+
+
+def scan() -> list:
+    """Return a list of leaks (empty when clean)."""
+    leaks = []
+    solution_lines = _solution_lines()
+    names = graded_names()
+    hidden = _hidden_tensors()
+    hidden_bytes = {p.read_bytes() for p in HIDDEN_REFERENCES.glob("*.pt")}
+    for path in _student_files():
+        rel = path.relative_to(ROOT)
+        data = path.read_bytes()
+        if data in hidden_bytes:
+            leaks.append(f"{rel}: is a copy of a hidden reference file")
+        if path.suffix == ".pt":
+            for t in _tensors_in(path):
+                if any(t.shape == h.shape and torch.equal(t, h) for h in hidden):
+                    leaks.append(f"{rel}: contains hidden reference data")
+                    break
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        for marker in MARKERS:
+            if marker in text:
+                leaks.append(f"{rel}: contains {marker!r}")
+        for line in solution_lines:
+            if line in text:
+                leaks.append(f"{rel}: contains solution code {line[:60]!r}")
+        if path.suffix == ".py":
+            for name in names:
+                if re.search(rf"^\s*(def|class) {name}\b", text, re.M):
+                    leaks.append(f"{rel}: defines graded TODO {name}")
+    return leaks
+
+
+if __name__ == "__main__":
+    import sys
+
+    problems = scan()
+    print("\n".join(problems) if problems else "leak scan: clean")
+    sys.exit(1 if problems else 0)

@@ -1,0 +1,26 @@
+"""nbgrader configuration for the course (used by grader/release.py and
+grader/grade.py, which set CourseDirectory.root themselves).
+
+To use the nbgrader CLI directly from the repository root:
+    nbgrader generate_assignment 01_elbo --config grader/nbgrader_config.py
+"""
+c = get_config()  # noqa: F821 (provided by traitlets when the file is loaded)
+
+c.CourseDirectory.course_id = "vae-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+# SQLite by default; a large class sets a PostgreSQL URL here or with
+# `make grade DB_URL=postgresql://...`.
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.pt", "data", "checkpoints"]
+
+# Notebooks switch to a short configuration under NBGRADER_EXECUTION, so the
+# slowest graded cell finishes in seconds; two minutes leaves room for a slow
+# machine while still stopping an infinite loop.
+c.ExecutePreprocessor.timeout = 120
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ClearSolutions.enforce_metadata = True

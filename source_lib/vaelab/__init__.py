@@ -1,0 +1,13 @@
+"""vaelab: the helper library of the open course on Variational Autoencoders.
+
+Everything in this package ships to students: data loading, device and seed
+helpers, plotting, widgets, training loops and the self-check harness. It never
+contains a reference solution.
+"""
+from .checks import check, needs
+from .data import binarize, load_mnist
+from .runtime import autograding, get_device, pick, progress, seed_everything
+
+__all__ = ["check", "needs", "load_mnist", "binarize", "get_device", "seed_everything",
+           "progress", "autograding", "pick"]
+__version__ = "0.1.0"

@@ -1,0 +1,292 @@
+"""Self-checks for students and hidden checks for the grader, one engine.
+
+``check("kl_standard_normal", kl_standard_normal)`` runs the student's function
+on the public cases stored in ``vaelab/references`` and prints one line per
+case: what was expected, what came back, the first mismatch, and, when the
+answer matches a known mistake (a *mutant*), a sentence naming that mistake.
+
+The hidden test cells call :func:`grade`, which does the same on the hidden
+cases under ``grader/references`` and raises ``AssertionError`` on failure so
+that nbgrader withholds the points.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import traceback
+from dataclasses import dataclass, field
+
+import torch
+
+from . import references
+from .symbolic import equivalent
+
+__all__ = ["check", "grade", "needs", "compare", "Report", "CaseResult", "DRIVERS"]
+
+# Bound at import time: a submission that later monkeypatches torch's
+# comparison functions cannot change how its answers are judged.
+_abs, _isfinite, _argmax, _where = torch.abs, torch.isfinite, torch.argmax, torch.where
+_tensor_type = torch.Tensor
+
+
+@dataclass
+class CaseResult:
+    label: str
+    passed: bool
+    detail: str
+    hint: str = ""
+
+    def line(self, name: str, i: int, n: int) -> str:
+        mark = "✓" if self.passed else "✗"
+        text = f"{mark} {name} · case {i}/{n} ({self.label}): {self.detail}"
+        if self.hint:
+            text += f"\n    Hint: {self.hint}"
+        return text
+
+
+@dataclass
+class Report:
+    name: str
+    results: list = field(default_factory=list)
+    hidden: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    @property
+    def hints(self) -> list:
+        return sorted({r.hint for r in self.results if r.hint})
+
+    def __bool__(self):
+        return self.passed
+
+    def lines(self) -> list:
+        n = len(self.results)
+        out = [r.line(self.name, i, n) for i, r in enumerate(self.results, 1)]
+        ok = sum(r.passed for r in self.results)
+        kind = "hidden" if self.hidden else "public"
+        verdict = "all pass" if self.passed else "not yet"
+        out.append(f"{self.name}: {ok}/{n} {kind} cases pass ({verdict})")
+        return out
+
+    def __str__(self):
+        return "\n".join(self.lines())
+
+    def _ipython_display_(self):  # check() already printed the lines
+        pass
+
+
+# ------------------------------------------------------------------ comparing
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _shape_hint(expected: torch.Tensor, got: torch.Tensor) -> str:
+    if got.dim() == expected.dim() + 1 and tuple(got.shape[: expected.dim()]) == tuple(expected.shape):
+        return "You return one value per element of the last dimension: you might be missing a sum over it."
+    if got.dim() == 0 and expected.dim() >= 1:
+        return "You return a single number where one value per example is expected: did you also sum or average over the batch?"
+    return ""
+
+
+def _ratio_hint(expected: torch.Tensor, got: torch.Tensor) -> str:
+    mask = _abs(expected) > 1e-6
+    if not bool(mask.any()):
+        return ""
+    ratio = got[mask].double() / expected[mask].double()
+    r = float(ratio.mean())
+    if float(ratio.std(unbiased=False)) > 1e-4 * max(1.0, abs(r)) or not math.isfinite(r):
+        return ""
+    for factor, sentence in ((2.0, "twice"), (0.5, "half"), (-1.0, "the negative of")):
+        if abs(r - factor) < 1e-4:
+            return f"Your answer is exactly {sentence} the expected value everywhere: look for a missing or extra factor or sign."
+    return f"Your answer is the expected value times {r:.4g} everywhere: look for a constant factor."
+
+
+def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6):
+    """Return ``(ok, detail, generic_hint)`` for one answer against its reference."""
+    import numpy as np
+    import sympy as sp
+
+    if isinstance(expected, tuple):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return False, f"expected a tuple of {len(expected)} values, got {type(got).__name__}", ""
+        for k, (e, g) in enumerate(zip(expected, got)):
+            ok, detail, hint = compare(e, g, rtol, atol)
+            if not ok:
+                return False, f"element {k}: {detail}", hint
+        return True, "matches the reference", ""
+
+    if isinstance(expected, sp.Basic):
+        if isinstance(got, _tensor_type) or got is None:
+            return False, f"expected a sympy expression, got {type(got).__name__}", ""
+        try:
+            got = sp.sympify(got)
+        except (sp.SympifyError, TypeError):
+            return False, f"expected a sympy expression, got {type(got).__name__}", ""
+        same, how = equivalent(got, expected)
+        if same:
+            return True, f"symbolically equal ({how})", ""
+        return False, f"not equivalent to the reference; it {how}", ""
+
+    if isinstance(expected, _tensor_type):
+        if isinstance(got, np.ndarray):
+            return False, "returned a numpy array: return a torch tensor", ""
+        if not isinstance(got, _tensor_type):
+            return False, f"expected a tensor of shape {tuple(expected.shape)}, got {type(got).__name__}", ""
+        if got.device.type != "cpu":
+            got = got.cpu()
+        if tuple(got.shape) != tuple(expected.shape):
+            return False, (f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"), _shape_hint(expected, got)
+        if expected.is_floating_point() and got.dtype != expected.dtype:
+            return False, f"expected dtype {expected.dtype}, got {got.dtype}", ""
+        got_d = got.detach().double()
+        exp_d = expected.double()
+        finite = _isfinite(got_d)
+        if not bool(finite.all()):
+            idx = tuple(int(i) for i in (~finite).nonzero()[0])
+            return False, f"non-finite value {float(got_d[idx])} at index {idx}", ""
+        err = _abs(got_d - exp_d)
+        bad = err > atol + rtol * _abs(exp_d)
+        if bool(bad.any()):
+            flat = int(_argmax(_where(bad, err, torch.zeros_like(err))))
+            idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), exp_d.shape)) if exp_d.dim() else ()
+            return (False, f"value at index {idx}: expected {float(exp_d[idx]):.6g}, got {float(got_d[idx]):.6g} "
+                    f"({int(bad.sum())} of {bad.numel()} entries off)", _ratio_hint(exp_d, got_d))
+        return True, f"matches (max error {float(err.max()) if err.numel() else 0.0:.1e})", ""
+
+    if isinstance(expected, (int, float)):
+        try:
+            g = float(got)
+        except (TypeError, ValueError):
+            return False, f"expected a number, got {type(got).__name__}", ""
+        if math.isclose(g, expected, rel_tol=rtol, abs_tol=atol):
+            return True, f"matches ({_fmt(g)})", ""
+        return False, f"expected {_fmt(float(expected))}, got {_fmt(g)}", ""
+
+    return (expected == got), f"expected {expected!r}, got {got!r}", ""
+
+
+# ------------------------------------------------------------------- running
+def _call(fn, case):
+    args = copy.deepcopy(case["args"])
+    kwargs = copy.deepcopy(case.get("kwargs", {}))
+    return fn(*args, **kwargs)
+
+
+#: How each kind of reference case is run; assignments register more kinds.
+DRIVERS = {"call": _call, "sympy": _call}
+
+
+def _describe_exception(err: BaseException) -> str:
+    if isinstance(err, NotImplementedError):
+        return "not implemented yet: replace `raise NotImplementedError()` with your code"
+    frames = traceback.extract_tb(err.__traceback__)
+    where = ""
+    for frame in reversed(frames):
+        if "ipykernel" in frame.filename or frame.filename.startswith("<"):
+            where = f" (line {frame.lineno} of your cell: `{(frame.line or '').strip()[:60]}`)"
+            break
+    message = str(err).splitlines()[0][:160] if str(err) else ""
+    return f"raised {type(err).__name__}: {message}{where}"
+
+
+def _run_case(fn, case, kind, hints) -> CaseResult:
+    label = case.get("label", "")
+    try:
+        got = DRIVERS[kind](fn, case)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # any student error becomes one readable line
+        return CaseResult(label, False, _describe_exception(err))
+    rtol, atol = case.get("rtol", 1e-5), case.get("atol", 1e-6)
+    try:
+        ok, detail, hint = compare(case["expected"], got, rtol, atol)
+    except Exception as err:  # a strange return value must not crash the check
+        return CaseResult(label, False, f"could not compare the result ({type(err).__name__}: {err})")
+    if ok:
+        return CaseResult(label, True, detail)
+    for mutant, output in case.get("mutants", {}).items():
+        try:
+            if compare(output, got, rtol, atol)[0]:
+                hint = hints.get(mutant, hint)
+                break
+        except Exception:
+            continue
+    return CaseResult(label, False, detail, hint)
+
+
+_INDEX: dict = {}
+
+
+def _spec(name: str, hidden: bool, assignment: str | None):
+    key = (name, hidden, assignment)
+    if key in _INDEX:
+        return _INDEX[key]
+    if assignment is None:
+        for path in sorted(references.PUBLIC_DIR.glob("*.pt")):
+            if name in references.load(path)["functions"]:
+                assignment = path.stem
+                break
+        else:
+            raise KeyError(f"no reference cases for {name!r}; is the name spelled as in the notebook?")
+    path = references.hidden_path(assignment) if hidden else references.public_path(assignment)
+    spec = references.load(path)["functions"][name]
+    _INDEX[key] = spec
+    return spec
+
+
+def run(name: str, fn, *, hidden: bool = False, assignment: str | None = None) -> Report:
+    """Run every stored case for ``name`` against ``fn`` and return a Report."""
+    spec = _spec(name, hidden, assignment)
+    report = Report(name, hidden=hidden)
+    for case in spec["cases"]:
+        report.results.append(_run_case(fn, case, spec.get("kind", "call"), spec.get("hints", {})))
+    return report
+
+
+def check(name: str, fn, *, assignment: str | None = None) -> Report:
+    """Self-check: run the public cases and print one line per case."""
+    report = run(name, fn, assignment=assignment)
+    print(report, file=sys.stdout)
+    return report
+
+
+def grade(name: str, fn, *, assignment: str | None = None) -> None:
+    """Hidden test: run the hidden cases; raise AssertionError if any fails."""
+    report = run(name, fn, hidden=True, assignment=assignment)
+    if not report.passed:
+        failed = [r for r in report.results if not r.passed]
+        lines = [f"{name}: {len(failed)} of {len(report.results)} hidden cases fail."]
+        lines += [f"- {r.label}: {r.detail}" for r in failed[:3]]
+        lines += [f"Hint: {h}" for h in report.hints]
+        raise AssertionError("\n".join(lines))
+    print(f"{name}: all {len(report.results)} hidden cases pass")
+
+
+class needs:
+    """Context manager for demo cells that use a student's function::
+
+        with needs("kl_standard_normal"):
+            plot_kl(kl_standard_normal)
+
+    If that function is still a blank TODO, the cell prints a one-line note
+    instead of a traceback, so "Run All" on a fresh notebook never stops
+    half-way. Every other error is shown as usual.
+    """
+
+    def __init__(self, *names: str):
+        self.names = names
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, NotImplementedError):
+            print(f"⏳ This cell uses {', '.join(self.names)}: complete the TODO above, then run this cell again.")
+            return True
+        return False
