@@ -33,8 +33,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# JupyterLab rooted at the repository, opened on the first assignment.
+# Root users (containers) need --allow-root; nobody else gets it.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ARGS ?=
+
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --port=$(PORT) assignments/01_elbo/01_elbo.ipynb
+	$(VENV)/bin/jupyter lab --port=$(PORT) --ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT) \
+		--LabApp.default_url=/lab/tree/assignments/01_elbo/01_elbo.ipynb $(LAB_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest

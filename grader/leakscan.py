@@ -87,7 +87,7 @@ def scan() -> list:
     hidden = _hidden_tensors()
     hidden_bytes = {p.read_bytes() for p in HIDDEN_REFERENCES.glob("*.pt")}
     for path in _student_files():
-        rel = path.relative_to(ROOT)
+        rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         data = path.read_bytes()
         if data in hidden_bytes:
             leaks.append(f"{rel}: is a copy of a hidden reference file")

@@ -85,3 +85,36 @@ def write(nb, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
+
+
+def answers_from_file(path) -> dict:
+    """``{name: cell source}`` from a Python file of answers: each top-level
+    def/class, plus any top-level statements before the next one (a stray
+    statement that raises is part of that cell, as it would be in Jupyter)."""
+    source = Path(path).read_text()
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    starts = []
+    for i, node in enumerate(tree.body):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            begin = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+            # statements directly above a def (after the previous def) belong to its cell
+            j = i - 1
+            while j >= 0 and not isinstance(tree.body[j], (ast.FunctionDef, ast.ClassDef)):
+                begin = tree.body[j].lineno - 1
+                j -= 1
+            starts.append((node.name, begin))
+    out = {}
+    for k, (name, begin) in enumerate(starts):
+        end = starts[k + 1][1] if k + 1 < len(starts) else len(lines)
+        out[name] = "\n".join(lines[begin:end]).strip("\n")
+    return out
+
+
+def make_submission(assignment: str, answers: dict, folder, student: str) -> Path:
+    """Write <folder>/<student>/<assignment>/<assignment>.ipynb: the released
+    notebook with ``answers`` filled into its TODO cells."""
+    from grader import RELEASE
+
+    nb = read(RELEASE / assignment / f"{assignment}.ipynb")
+    return write(fill(nb, answers), Path(folder) / student / assignment / f"{assignment}.ipynb")

@@ -197,11 +197,13 @@ def _download(name: str, folder: Path, mirrors=MNIST_MIRRORS, timeout: float = 2
                                 f"expected {MNIST_FILES[name][:12]}...)")
             os.replace(tmp, target)
             return target
-        except (OSError, urllib.error.URLError, DataError) as err:
-            errors.append(f"{mirror}: {err}")
+        except DataError as err:
+            errors.append(str(err))
+        except (OSError, urllib.error.URLError) as err:
+            errors.append(f"{name}: unreachable ({getattr(err, 'reason', err)})")
         finally:
             tmp.unlink(missing_ok=True)
-    raise DataError(f"could not download {name}: " + "; ".join(errors))
+    raise DataError("; ".join(dict.fromkeys(errors)))  # unique reasons, in order
 
 
 def _load_full_mnist(allow_download: bool) -> Split:
@@ -238,7 +240,8 @@ def load_mnist(source: str | os.PathLike | None = None, *, test_fraction: float 
             return _load_full_mnist(allow_download=True)
         except DataError as err:
             if verbose:
-                print(f"Full MNIST unavailable ({str(err)[:120]}); using the embedded 5,000-digit subset.")
+                reason = " ".join(str(err).split())
+                print(f"Full MNIST unavailable ({reason}); using the embedded 5,000-digit subset.")
             return _load_embedded(test_fraction, seed)
     if source == "fashion":
         return _load_idx_dir(FASHION_MNIST_DIR)

@@ -1,0 +1,109 @@
+"""The class report written after every grading batch: a grade histogram
+(PNG), the pass rate of every graded test, counts of each diagnosed
+misconception and the slowest notebooks, as ``report.html`` and
+``report.csv`` in the grading folder."""
+from __future__ import annotations
+
+import collections
+import csv
+import html
+import re
+from pathlib import Path
+
+import nbformat
+
+HINT = re.compile(r"Hint: (.+)")
+
+
+def _hints(notebook: Path) -> list:
+    """Misconception hints the hidden tests printed in one autograded notebook."""
+    try:
+        nb = nbformat.read(str(notebook), as_version=4)
+    except Exception:
+        return []
+    found = []
+    for cell in nb.cells:
+        if not cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            continue
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") or output.get("evalue", "") or "\n".join(output.get("traceback", []))
+            found.extend(HINT.findall(re.sub(r"\x1b\[[0-9;]*m", "", text)))
+    return sorted(set(found))
+
+
+def collect_rows(out: Path):
+    """(per-submission rows, per-test rows) from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    db_url = _db_url(out)
+    submissions, tests = [], collections.defaultdict(lambda: [0, 0])
+    with Gradebook(db_url) as gb:
+        for assignment in gb.assignments:
+            for sub in gb.assignment_submissions(assignment.name):
+                auto = max_auto = 0.0
+                for nb in sub.notebooks:
+                    for grade in nb.grades:
+                        if grade.auto_score is None:
+                            continue  # manually graded task
+                        auto += grade.auto_score
+                        max_auto += grade.max_score
+                        key = (assignment.name, grade.name)
+                        tests[key][0] += grade.auto_score >= grade.max_score
+                        tests[key][1] += 1
+                submissions.append({"student": sub.student_id, "assignment": assignment.name,
+                                    "auto_score": auto, "max_auto_score": max_auto})
+    return submissions, tests
+
+
+def _db_url(out: Path) -> str:
+    text = (out / "nbgrader_config.py").read_text()
+    return re.search(r"db_url = '([^']+)'", text).group(1)
+
+
+def write_report(out: Path, outcomes=()) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    submissions, tests = collect_rows(out)
+    hints = collections.Counter()
+    for nb_path in sorted((out / "autograded").glob("*/*/*.ipynb")):
+        hints.update(_hints(nb_path))
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fractions = [100 * s["auto_score"] / s["max_auto_score"] for s in submissions if s["max_auto_score"]]
+    ax.hist(fractions, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.001], color="#4477aa", edgecolor="white")
+    ax.set(xlabel="autograded score (%)", ylabel="submissions", title="Grade distribution")
+    fig.tight_layout()
+    fig.savefig(out / "grade_histogram.png", dpi=110)
+    plt.close(fig)
+
+    with open(out / "report.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["section", "assignment", "item", "value", "of"])
+        for (assignment, test), (passed, total) in sorted(tests.items()):
+            writer.writerow(["test_pass_rate", assignment, test, passed, total])
+        for hint, count in hints.most_common():
+            writer.writerow(["misconception", "", hint, count, ""])
+        for o in sorted(outcomes, key=lambda o: -o.seconds):
+            writer.writerow(["seconds", o.assignment, o.student, f"{o.seconds:.2f}", ""])
+
+    slow = sorted(outcomes, key=lambda o: -o.seconds)[:10]
+    rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(t)}</td><td>{p}/{n}</td>"
+                   f"<td>{100 * p / max(n, 1):.0f}%</td></tr>" for (a, t), (p, n) in sorted(tests.items()))
+    hint_rows = "".join(f"<tr><td>{html.escape(h)}</td><td>{c}</td></tr>" for h, c in hints.most_common())
+    slow_rows = "".join(f"<tr><td>{html.escape(o.student)}</td><td>{html.escape(o.assignment)}</td>"
+                        f"<td>{o.seconds:.1f}</td><td>{html.escape(o.message)}</td></tr>" for o in slow)
+    page = f"""<!doctype html><meta charset="utf-8"><title>Class report</title>
+<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}td,th{{padding:3px 10px;text-align:left}}
+tr:nth-child(even){{background:#f3f3f3}}</style>
+<h1>Class report</h1><p>{len(submissions)} graded submission(s).</p>
+<img src="grade_histogram.png" alt="grade histogram">
+<h2>Pass rate per test</h2><table><tr><th>assignment</th><th>test</th><th>passed</th><th>rate</th></tr>{rows}</table>
+<h2>Diagnosed misconceptions</h2><table><tr><th>hint given</th><th>submissions</th></tr>{hint_rows or '<tr><td>none</td></tr>'}</table>
+<h2>Slowest notebooks</h2><table><tr><th>student</th><th>assignment</th><th>seconds</th><th>problem</th></tr>{slow_rows}</table>
+"""
+    path = out / "report.html"
+    path.write_text(page)
+    return path

@@ -1,0 +1,29 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the grader package lives at the repository root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Data caches go to a per-session temporary folder, never ~/.cache."""
+    cache = tmp_path_factory.getbasetemp() / "vaelab-cache"
+    cache.mkdir(exist_ok=True)
+    monkeypatch.setenv("VAELAB_CACHE", str(cache))
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("VAELAB_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def solution01():
+    from grader.notebooks import exec_solution
+
+    return exec_solution(ROOT / "solutions" / "01_elbo" / "01_elbo.ipynb")
+
+
+def pytest_configure(config):
+    os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,0 +1,103 @@
+"""The self-check harness: comparisons, readable lines, targeted hints."""
+import sympy as sp
+import torch
+
+from vaelab.checks import check, compare, needs, run
+from vaelab.symbolic import equivalent
+
+
+def test_tensor_compare_reports_shape_dtype_value_and_nonfinite():
+    expected = torch.tensor([1.0, 2.0, 3.0])
+    assert compare(expected, expected.clone())[0]
+    ok, detail, hint = compare(expected, torch.ones(3, 4))
+    assert not ok and "expected shape (3,), got (3, 4)" in detail and "sum" in hint
+    ok, detail, _ = compare(expected, expected.double())
+    assert not ok and "dtype" in detail
+    ok, detail, _ = compare(expected, torch.tensor([1.0, float("nan"), 3.0]))
+    assert not ok and "non-finite" in detail and "(1,)" in detail
+    ok, detail, hint = compare(expected, 2 * expected)
+    assert not ok and "index" in detail and "twice" in hint
+    ok, _, hint = compare(expected, -expected)
+    assert not ok and "negative" in hint
+    ok, detail, _ = compare(expected, expected.numpy())
+    assert not ok and "numpy" in detail
+
+
+def test_symbolic_equivalence_not_string_equality():
+    x = sp.Symbol("x", positive=True)
+    assert equivalent(sp.log(x**2), 2 * sp.log(x))[0]
+    assert equivalent(sp.sin(x) ** 2 + sp.cos(x) ** 2, sp.Integer(1))[0]
+    same, how = equivalent(sp.log(x) + 1, sp.log(x))
+    assert not same and "differs" in how
+    y = sp.Symbol("y", real=True)
+    assert not equivalent(sp.sqrt(y**2), y)[0]  # |y| != y for negative y
+
+
+def test_numeric_probes_decide_when_simplify_is_inconclusive(monkeypatch):
+    import vaelab.symbolic as symbolic
+
+    x = sp.Symbol("x", positive=True)
+    monkeypatch.setattr(symbolic.sp, "simplify", lambda e: e)  # force the fallback
+    same, how = symbolic.equivalent(sp.log(x**2), 2 * sp.log(x))
+    assert same and "random points" in how
+
+
+def test_check_on_solution_mutant_blank_and_crash(solution01, capsys):
+    assert check("kl_standard_normal", solution01["kl_standard_normal"]).passed
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("kl_standard_normal: 2/2 public cases pass")
+    assert all(line.startswith("✓") for line in lines[:-1])
+
+    def twice(mu, logvar):
+        return -torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
+
+    report = check("kl_standard_normal", twice)
+    out = capsys.readouterr().out
+    assert not report.passed and "factor ½" in out and "expected" in out and "got" in out
+
+    def blank(mu, logvar):
+        raise NotImplementedError()
+
+    out_report = run("kl_standard_normal", blank)
+    assert "not implemented yet" in out_report.results[0].detail
+
+    def crash(mu, logvar):
+        return mu @ logvar  # shapes do not match: a RuntimeError from torch
+
+    report = check("kl_standard_normal", crash)
+    out = capsys.readouterr().out
+    assert not report.passed and "raised RuntimeError" in out and "Traceback" not in out
+
+
+def test_check_does_not_let_inputs_be_mutated_between_cases(solution01):
+    def inplace(mu, logvar):
+        result = solution01["kl_standard_normal"](mu, logvar)
+        mu.add_(100.0)
+        return result
+
+    assert run("kl_standard_normal", inplace).passed
+    assert run("kl_standard_normal", solution01["kl_standard_normal"]).passed
+
+
+def test_monkeypatched_torch_comparisons_do_not_change_verdicts(solution01, monkeypatch):
+    monkeypatch.setattr(torch, "allclose", lambda *a, **k: True)
+    monkeypatch.setattr(torch, "isclose", lambda a, b, **k: torch.ones_like(a, dtype=torch.bool))
+    monkeypatch.setattr(torch, "abs", lambda t: torch.zeros_like(t))
+
+    def wrong(mu, logvar):
+        return torch.zeros(mu.shape[0])
+
+    assert not run("kl_standard_normal", wrong).passed
+
+
+def test_needs_turns_blank_todos_into_one_line(capsys):
+    with needs("kl_standard_normal"):
+        raise NotImplementedError()
+    assert "complete the TODO" in capsys.readouterr().out
+    try:
+        with needs("kl_standard_normal"):
+            raise ValueError("real bug")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("needs() must not swallow real errors")

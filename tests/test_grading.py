@@ -1,0 +1,92 @@
+"""Real ``nbgrader autograde`` on sample submissions, through ``make grade``'s
+code path: scores, feedback hints, crash isolation and the LMS zip route."""
+import csv
+import re
+import zipfile
+
+import pytest
+
+from grader import RELEASE
+from grader.grade import main as grade_main
+from grader.mutants import catalogue
+from grader.notebooks import answers_from_file, make_submission
+
+pytestmark = pytest.mark.slow
+SAMPLES = RELEASE.parent / "tests" / "submissions" / "01_elbo"
+
+
+def _scores(out):
+    with open(out / "grades.csv") as fh:
+        return {row["student_id"]: (float(row["score"]), float(row["max_score"])) for row in csv.DictReader(fh)}
+
+
+def _feedback_text(out, student):
+    html = (out / "feedback" / student / "01_elbo" / "01_elbo.html").read_text()
+    return re.sub(r"<[^>]+>", "", html)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("grading")
+    subs, out = base / "submitted", base / "out"
+    alternative = answers_from_file(SAMPLES / "alternative.py")
+    half = next(m for m in catalogue("01_elbo") if m.target == "kl_standard_normal" and m.name == "missing_half")
+    make_submission("01_elbo", alternative, subs, "alternative")
+    make_submission("01_elbo", {}, subs, "blank")
+    make_submission("01_elbo", {**alternative, half.target: half.source}, subs, "missing_half")
+    make_submission("01_elbo", answers_from_file(SAMPLES / "raises.py"), subs, "raises")
+    assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo"]) == 0
+    return out, half
+
+
+AUTOGRADED_POINTS = 6  # 2 + 2 + 2; the 3-point proof is graded by hand
+
+
+def test_correct_but_different_solution_gets_full_autograded_points(graded):
+    out, _ = graded
+    assert _scores(out)["alternative"][0] == AUTOGRADED_POINTS
+
+
+def test_blank_release_scores_zero(graded):
+    out, _ = graded
+    assert _scores(out)["blank"][0] == 0
+
+
+def test_missing_half_loses_points_with_a_helpful_message(graded):
+    out, half = graded
+    score, _ = _scores(out)["missing_half"]
+    assert score == AUTOGRADED_POINTS - 2
+    assert half.hint in _feedback_text(out, "missing_half")
+
+
+def test_a_raising_cell_does_not_cost_the_other_answers(graded):
+    out, _ = graded
+    assert _scores(out)["raises"][0] == AUTOGRADED_POINTS - 2
+
+
+def test_class_report_is_written(graded):
+    out, half = graded
+    report = (out / "report.html").read_text()
+    assert "Pass rate per test" in report and (out / "grade_histogram.png").stat().st_size > 1000
+    rows = list(csv.reader(open(out / "report.csv")))
+    hint_rows = [r for r in rows if r[0] == "misconception"]
+    assert any(r[2] == half.hint and r[3] == "1" for r in hint_rows)
+
+
+def test_lms_zip_is_collected_and_graded(tmp_path):
+    subs = tmp_path / "subs"
+    path = make_submission("01_elbo", answers_from_file(SAMPLES / "alternative.py"), subs, "zoe")
+    archive = tmp_path / "lms_download.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(path, "zoe_1234_5678_01_elbo.ipynb")
+    out = tmp_path / "out"
+    assert grade_main([str(archive), "--out", str(out), "--assignment", "01_elbo"]) == 0
+    assert _scores(out)["zoe"][0] == AUTOGRADED_POINTS
+
+
+def test_bad_input_is_refused_clearly(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        grade_main([str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        grade_main([str(tmp_path), "--assignment", "99_nope", "--out", str(tmp_path / "o")])
