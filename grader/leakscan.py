@@ -17,13 +17,16 @@ MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN T
 
 
 def _solution_lines() -> set:
-    """Distinctive lines from inside solution regions (code and markdown answers)."""
-    lines = set()
+    """Distinctive lines from inside solution regions (code and markdown
+    answers), leaving out lines that the notebooks give away anyway (the same
+    line in a cell students receive, such as ``with torch.no_grad():``)."""
+    lines, given = set(), set()
     for name in assignments():
         nb = read(SOLUTIONS / name / f"{name}.ipynb")
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if not meta.get("solution"):
+                given.update(line.strip() for line in cell.source.splitlines())
                 continue
             text = cell.source
             if "### BEGIN SOLUTION" in text:
@@ -32,7 +35,7 @@ def _solution_lines() -> set:
                 line = line.strip()
                 if len(line) >= 16 and not line.startswith("#"):
                     lines.add(line)
-    return lines
+    return lines - given
 
 
 def graded_names() -> set:

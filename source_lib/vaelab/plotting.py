@@ -1,0 +1,116 @@
+"""Figures used across the notebooks. Every helper returns the matplotlib
+Figure (and draws nothing globally), so notebooks display it and tests can
+inspect it."""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = ["autograd_graph", "image_grid", "loss_curves"]
+
+
+def _walk(tensor, names):
+    """Nodes and edges of the autograd graph that produced ``tensor``."""
+    label_of = {id(t): n for n, t in names.items()}
+    nodes, edges, depth = {}, [], {}
+    root = ("out", f"{names.get('__out__', 'output')}")
+    if tensor.grad_fn is None:
+        nodes[root[0]] = root[1] + "\n(no grad_fn: a constant\nto autograd)"
+        depth[root[0]] = 0
+        return nodes, edges, depth
+    nodes[root[0]] = root[1]
+    depth[root[0]] = 0
+    frontier = [(tensor.grad_fn, root[0], 1)]
+    seen = set()
+    while frontier:
+        fn, parent, d = frontier.pop()
+        if fn is None:
+            continue
+        key = str(id(fn))
+        if hasattr(fn, "variable"):  # a leaf tensor that wants gradients
+            label = label_of.get(id(fn.variable), "leaf") + "\n(receives grad)"
+        else:
+            label = type(fn).__name__.replace("Backward0", "").replace("Backward", "")
+        nodes[key] = label
+        depth[key] = max(depth.get(key, 0), d)
+        edges.append((key, parent))
+        if key in seen:
+            continue
+        seen.add(key)
+        for nxt, _ in getattr(fn, "next_functions", ()):
+            frontier.append((nxt, key, d + 1))
+    return nodes, edges, depth
+
+
+def autograd_graph(tensor: torch.Tensor, names: dict, title: str = "", ax=None):
+    """Draw the autograd graph behind ``tensor``, from the leaves (bottom) to
+    the output (top). ``names`` maps labels to leaf tensors, e.g.
+    ``{"mu": mu, "logvar": logvar}``. A tensor made by ``.sample()`` has no
+    graph at all, and the picture says so."""
+    nodes, edges, depth = _walk(tensor, names)
+    reached = {label.split("\n")[0] for label in nodes.values()}
+    bottom = max(depth.values()) + 1 if len(depth) > 1 else 2
+    for name in names:  # leaves the output cannot reach: draw them, unconnected
+        if not name.startswith("__") and name not in reached:
+            nodes[f"cut-{name}"] = f"{name}\n(cut off)"
+            depth[f"cut-{name}"] = bottom
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 4))
+    levels: dict = {}
+    for key, d in depth.items():
+        levels.setdefault(d, []).append(key)
+    pos = {}
+    for d, keys in levels.items():
+        for i, key in enumerate(sorted(keys)):
+            pos[key] = ((i + 1) / (len(keys) + 1), 1 - d / (max(levels) + 1 if levels else 1))
+    for src, dst in edges:
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        ax.annotate("", xy=(x1, y1 - 0.04), xytext=(x0, y0 + 0.04),
+                    arrowprops=dict(arrowstyle="->", color="#555555"))
+    for key, label in nodes.items():
+        colour = "#cde6c7" if "receives grad" in label else "#f4cccc" if "cut off" in label else "#e8e8f4"
+        ax.text(*pos[key], label, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round", fc=colour, ec="#444444"))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.1, 1.1)
+    ax.axis("off")
+    ax.set_title(title)
+    return fig or ax.figure
+
+
+def image_grid(images, nrow: int | None = None, titles=None, title: str = "", scale: float = 1.0):
+    """Show a batch of flattened 28×28 images (tensor or array, shape (N, 784))
+    as a grid, returning the Figure."""
+    images = torch.as_tensor(images).detach().cpu().float().reshape(-1, 28, 28).numpy()
+    n = len(images)
+    ncol = nrow or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncol))
+    fig, axes = plt.subplots(nrows, ncol, figsize=(scale * ncol * 0.9, scale * nrows * 0.9 + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(history: dict, ylabel: str = "negative ELBO (nats)", title: str = ""):
+    """Plot each named series of ``history`` (lists of numbers per epoch)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in history.items():
+        if len(values) and not name.startswith("_"):
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=name)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
