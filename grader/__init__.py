@@ -30,5 +30,6 @@ def load_module(kind: str, assignment: str):
         return None
     spec = importlib.util.spec_from_file_location(f"grader_{kind}_{assignment}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # inspect.getsource needs it for classes
     spec.loader.exec_module(module)
     return module

@@ -10,6 +10,7 @@ realistic wrong submission (the mutation tests do exactly that).
 from __future__ import annotations
 
 import inspect
+import sys
 import textwrap
 from dataclasses import dataclass
 
@@ -25,15 +26,37 @@ class Mutant:
 _CURRENT: list = []
 
 
+def _class_source(obj, filename: str, after_line: int) -> str:
+    """Source of the class defined right after ``after_line`` (inspect.getsource
+    would return the *first* class of that name in the file)."""
+    import ast
+
+    text = open(filename).read()
+    nodes = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef) and n.name == obj.__name__
+             and n.lineno >= after_line]
+    node = min(nodes, key=lambda n: n.lineno)
+    return "\n".join(text.splitlines()[node.lineno - 1:node.end_lineno])
+
+
 def mutant(target: str, name: str, hint: str):
+    caller = sys._getframe(1)
+    filename, line = caller.f_code.co_filename, caller.f_lineno
+
     def register(obj):
-        lines = textwrap.dedent(inspect.getsource(obj)).splitlines()
+        source = _class_source(obj, filename, line) if inspect.isclass(obj) else inspect.getsource(obj)
+        lines = textwrap.dedent(source).splitlines()
         while lines and not lines[0].startswith(("def ", "class ")):
             lines.pop(0)  # drop the decorator (it may span several lines)
         _CURRENT.append(Mutant(target, name, hint, "\n".join(lines)))
         return obj
 
     return register
+
+
+def source_mutant(target: str, name: str, source: str, hint: str) -> None:
+    """Register a mutant given as source text (for families of near-identical
+    mutants generated from one template)."""
+    _CURRENT.append(Mutant(target, name, hint, textwrap.dedent(source).strip("\n")))
 
 
 def catalogue(assignment: str) -> list:

@@ -26,7 +26,7 @@ def _grad_or_zeros(grad, like):
 
 
 @driver("reparam")
-def reparam(fn, case):
+def _drive_reparam(fn, case):
     """Call fn(mu, logvar, eps) with mu and logvar requiring grad; return z and
     the gradients of sum(z) with respect to mu and logvar (zeros where no
     gradient arrives, e.g. after a .detach())."""
@@ -51,7 +51,7 @@ def torch_function(expr):
 
 
 @driver("estimator")
-def estimator(fn, case):
+def _drive_estimator(fn, case):
     """Call a gradient estimator fn(f, mu, logvar, n_samples) and return its
     two estimates as float64 scalars."""
     f_expr, mu, logvar, n = copy.deepcopy(case["args"])
@@ -60,3 +60,68 @@ def estimator(fn, case):
         return out
     return tuple(torch.as_tensor(v.detach() if isinstance(v, torch.Tensor) else v,
                                  dtype=torch.float64).reshape(()) for v in out)
+
+
+def _scalar(value) -> torch.Tensor:
+    return torch.as_tensor(float(value), dtype=torch.float64)
+
+
+@driver("vae")
+def _drive_vae(cls, case):
+    """Build the student's VAE, load the stored weights, and summarise what
+    encode, decode and forward do:
+
+    (mu, logvar, decode(z), forward-vs-encode mismatch, forward-vs-decode
+     mismatch, mean and std of the implied noise (z − mu)/σ, whether gradients
+     reach the encoder)."""
+    latent_dim, hidden_dim, state_dict, x, z, repeats = copy.deepcopy(case["args"])
+    model = cls(latent_dim=latent_dim, hidden_dim=hidden_dim)
+    model.load_state_dict(state_dict)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        logits = model.decode(z)
+    captured = []
+    handle = model.decoder.register_forward_hook(lambda mod, inputs, output: captured.append(inputs[0]))
+    try:
+        x_many = x.repeat(repeats, 1)
+        x_logits, mu_f, logvar_f = model(x_many)
+    finally:
+        handle.remove()
+    z_used = captured[-1] if captured else mu_f
+    with torch.no_grad():
+        enc_gap = (mu_f - mu.repeat(repeats, 1)).abs().max() + (logvar_f - logvar.repeat(repeats, 1)).abs().max()
+        dec_gap = (x_logits - model.decoder(z_used)).abs().max()
+        eps = (z_used - mu_f) / torch.exp(0.5 * logvar_f)
+    first = next(model.parameters())
+    reaches = torch.autograd.grad(x_logits.sum(), first, allow_unused=True)[0] if x_logits.requires_grad else None
+    grad_flag = 0.0 if reaches is None or float(reaches.abs().sum()) == 0.0 else 1.0
+    return (mu.detach(), logvar.detach(), logits.detach(), _scalar(enc_gap), _scalar(dec_gap),
+            _scalar(eps.mean()), _scalar(eps.std()), _scalar(grad_flag))
+
+
+@driver("iwae")
+def _drive_iwae(fn, case):
+    """iwae_bound(model, x, k) on a fixed linear VAE (vaelab.fixtures)."""
+    from .fixtures import LinearVAE
+
+    latent_dim, seed, x, k = copy.deepcopy(case["args"])
+    out = fn(LinearVAE(latent_dim, seed=seed), x, k)
+    return out.detach() if isinstance(out, torch.Tensor) else out
+
+
+@driver("train_step")
+def _drive_train_step(fn, case):
+    """Run ``steps`` calls of train_step on a fixed batch and a fixed linear
+    VAE; return the mean loss of the first and of the last three steps."""
+    from .fixtures import LinearVAE
+
+    latent_dim, seed, x, steps, lr = copy.deepcopy(case["args"])
+    model = LinearVAE(latent_dim, seed=seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = fn(model, optimizer, x)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise TypeError("train_step must return the batch loss as a scalar tensor")
+        losses.append(float(loss))
+    return (_scalar(sum(losses[:3]) / 3), _scalar(sum(losses[-3:]) / 3))

@@ -1,0 +1,208 @@
+"""Misconceptions for 03_vae. Each definition uses the student's name."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from grader.mutants import mutant, source_mutant
+
+# ------------------------------------------------------------------------- VAE
+@mutant("VAE", "decode_probabilities",
+        hint="decode must return logits (any real number); you applied a sigmoid, which belongs inside the loss.")
+class VAE(nn.Module):
+    def __init__(self, latent_dim=20, hidden_dim=400):
+        super().__init__()
+        self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
+        self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
+        self.mu_head = nn.Linear(hidden_dim, latent_dim)
+        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.mu_head(h), self.logvar_head(h)
+
+    def decode(self, z):
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        return self.decode(reparameterize(mu, logvar, torch.randn_like(mu))), mu, logvar
+
+
+@mutant("VAE", "no_sampling",
+        hint="forward decodes mu itself: during training z must be sampled, z = mu + σ·eps with fresh eps ~ N(0, I).")
+class VAE(nn.Module):
+    def __init__(self, latent_dim=20, hidden_dim=400):
+        super().__init__()
+        self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
+        self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
+        self.mu_head = nn.Linear(hidden_dim, latent_dim)
+        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.mu_head(h), self.logvar_head(h)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        return self.decode(mu), mu, logvar
+
+
+@mutant("VAE", "var_as_std",
+        hint="Your samples spread with exp(logvar), the variance: the noise must be scaled by σ = exp(½·logvar).")
+class VAE(nn.Module):
+    def __init__(self, latent_dim=20, hidden_dim=400):
+        super().__init__()
+        self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
+        self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
+        self.mu_head = nn.Linear(hidden_dim, latent_dim)
+        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.mu_head(h), self.logvar_head(h)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        return self.decode(mu + torch.exp(logvar) * torch.randn_like(mu)), mu, logvar
+
+
+@mutant("VAE", "swapped_heads",
+        hint="encode returns the heads in the wrong order: mu comes from mu_head and logvar from logvar_head.")
+class VAE(nn.Module):
+    def __init__(self, latent_dim=20, hidden_dim=400):
+        super().__init__()
+        self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
+        self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
+        self.mu_head = nn.Linear(hidden_dim, latent_dim)
+        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.logvar_head(h), self.mu_head(h)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        return self.decode(reparameterize(mu, logvar, torch.randn_like(mu))), mu, logvar
+
+
+@mutant("VAE", "detached",
+        hint="No gradient reaches the encoder: z must stay attached to mu and logvar (no .detach(), no torch.no_grad()).")
+class VAE(nn.Module):
+    def __init__(self, latent_dim=20, hidden_dim=400):
+        super().__init__()
+        self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
+        self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
+        self.mu_head = nn.Linear(hidden_dim, latent_dim)
+        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.mu_head(h), self.logvar_head(h)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar, torch.randn_like(mu)).detach()
+        return self.decode(z), mu, logvar
+
+
+# --------------------------------------------------------------- negative_elbo
+@mutant("negative_elbo", "mean_over_pixels",
+        hint="You averaged the reconstruction over pixels; the Bernoulli log-likelihood of an image is a sum over its 784 pixels.")
+def negative_elbo(x, x_logits, mu, logvar):
+    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").mean(dim=1)
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    return (rec + kl).mean()
+
+
+@mutant("negative_elbo", "sum_over_batch",
+        hint="Your loss grows with the batch size: average over the batch (sum only over pixels and latents).")
+def negative_elbo(x, x_logits, mu, logvar):
+    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="sum")
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return rec + kl
+
+
+@mutant("negative_elbo", "sigmoid_before_logits_loss",
+        hint="You applied a sigmoid before a loss that expects logits: pass x_logits straight to binary_cross_entropy_with_logits.")
+def negative_elbo(x, x_logits, mu, logvar):
+    rec = F.binary_cross_entropy_with_logits(torch.sigmoid(x_logits), x, reduction="none").sum(dim=1)
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    return (rec + kl).mean()
+
+
+@mutant("negative_elbo", "kl_sign",
+        hint="Your KL term has the wrong sign: the negative ELBO adds KL = −½·Σ(1 + logvar − mu² − exp(logvar)) ≥ 0.")
+def negative_elbo(x, x_logits, mu, logvar):
+    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(dim=1)
+    kl = 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    return (rec + kl).mean()
+
+
+@mutant("negative_elbo", "logvar_as_logstd",
+        hint="Your KL treats logvar as log σ (σ² = exp(2·logvar)); logvar is log σ², so σ² = exp(logvar).")
+def negative_elbo(x, x_logits, mu, logvar):
+    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(dim=1)
+    kl = -0.5 * torch.sum(1 + 2 * logvar - mu.pow(2) - (2 * logvar).exp(), dim=1)
+    return (rec + kl).mean()
+
+
+# ------------------------------------------------------------------ train_step
+@mutant("train_step", "no_update",
+        hint="The loss does not go down: call loss.backward() and then optimizer.step() in every train_step.")
+def train_step(model, optimizer, x):
+    optimizer.zero_grad()
+    loss = negative_elbo(x, *model(x))
+    return loss.detach()
+
+
+@mutant("train_step", "no_zero_grad",
+        hint="Gradients pile up from step to step: call optimizer.zero_grad() before loss.backward().")
+def train_step(model, optimizer, x):
+    loss = negative_elbo(x, *model(x))
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+# ------------------------------------------------------------------ iwae_bound
+def _iwae(variant):
+    """Source of an iwae_bound mutant: the correct log-weights, combined wrongly."""
+    return f"""
+def iwae_bound(model, x, k, chunk_size=100):
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        std = torch.exp(0.5 * logvar)
+        z = mu + std * torch.randn(k, *mu.shape)
+        x_logits = model.decode(z.reshape(-1, z.shape[-1])).reshape(k, *x.shape)
+        log_px_z = -F.binary_cross_entropy_with_logits(x_logits, x.expand_as(x_logits), reduction="none").sum(-1)
+        log_w = (log_px_z + torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+                 - torch.distributions.Normal(mu, std).log_prob(z).sum(-1))
+        return {variant}
+"""
+
+
+source_mutant("iwae_bound", "plain_average", _iwae("log_w.mean(dim=0)"),
+              hint="You averaged the log-weights (that is just the ELBO again): average the weights inside the log, "
+                   "with logsumexp − log k.")
+source_mutant("iwae_bound", "missing_log_k", _iwae("torch.logsumexp(log_w, dim=0)"),
+              hint="Your bound is too high by exactly log k: logsumexp adds the weights, so subtract log k to average them.")
+source_mutant("iwae_bound", "naive_exp", _iwae("torch.log(torch.exp(log_w).mean(dim=0))"),
+              hint="exp of log-weights near −500 underflows to 0 (log 0 = −inf): use torch.logsumexp instead of "
+                   "log(mean(exp(...))).")

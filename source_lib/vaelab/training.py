@@ -1,0 +1,115 @@
+"""The training loop around the student's ``train_step`` (assignment 03) and
+checkpoints shared between notebooks (assignment 04 loads 03's model).
+
+Design: the whole data set lives on the training device; each epoch is one
+random permutation sliced into batches (no DataLoader, no per-sample Python),
+each batch is dynamically binarized on the device, and the running loss is
+accumulated on the device too, so the host waits for the GPU only when the
+progress bar is refreshed (every ``refresh`` steps), not on every step.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from .data import cache_dir
+from .runtime import get_device, progress
+
+__all__ = ["fit", "evaluate", "save_checkpoint", "load_checkpoint", "checkpoint_path"]
+
+
+@torch.no_grad()
+def evaluate(model, x, loss_fn, batch_size: int = 1000, binarize: bool = True, seed: int = 0) -> float:
+    """Mean of ``loss_fn(x, *model(x))`` over ``x`` (binarized with a fixed seed,
+    so repeated evaluations of the same model agree)."""
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    total, count = torch.zeros((), device=device), 0
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].to(device, non_blocking=True)
+        if binarize:
+            xb = torch.bernoulli(xb, generator=gen)
+        total += loss_fn(xb, *model(xb)) * len(xb)
+        count += len(xb)
+    model.train()
+    return float(total) / max(count, 1)
+
+
+def fit(model, train_step, x_train, x_test=None, *, loss_fn=None, epochs: int = 10, batch_size: int = 128,
+        lr: float = 1e-3, device=None, binarize: bool = True, seed: int = 0, optimizer=None,
+        refresh: int = 25, desc: str = "training") -> dict:
+    """Train ``model`` with ``train_step(model, optimizer, x_batch) -> loss``.
+
+    Returns the history ``{"train": [...], "test": [...], "seconds": [...]}``
+    (per-epoch mean training loss, test loss when ``x_test`` and ``loss_fn``
+    are given, and wall time per epoch) for plotting.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    model.to(device).train()
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    x_train = x_train.to(device)
+    n = len(x_train)
+    steps_per_epoch = (n + batch_size - 1) // batch_size
+    gen = torch.Generator(device=device).manual_seed(seed)
+    history = {"train": [], "test": [], "seconds": []}
+    bar = progress(total=epochs * steps_per_epoch, desc=desc, unit="step")
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(n, device=device, generator=gen)
+        running = torch.zeros((), device=device)
+        for step in range(steps_per_epoch):
+            xb = x_train[order[step * batch_size:(step + 1) * batch_size]]
+            if binarize:
+                xb = torch.bernoulli(xb, generator=gen)
+            loss = train_step(model, optimizer, xb)
+            running += loss.detach()
+            bar.update(1)
+            if refresh and step % refresh == refresh - 1:
+                bar.set_postfix(epoch=epoch + 1, loss=f"{float(running) / (step + 1):.2f}")
+        history["train"].append(float(running) / steps_per_epoch)  # one host sync per epoch
+        if x_test is not None and loss_fn is not None:
+            history["test"].append(evaluate(model, x_test, loss_fn, binarize=binarize))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        history["seconds"].append(time.perf_counter() - start)
+        bar.set_postfix(epoch=epoch + 1, train=f"{history['train'][-1]:.2f}",
+                        **({"test": f"{history['test'][-1]:.2f}"} if history["test"] else {}))
+    bar.close()
+    model.eval()
+    return history
+
+
+def checkpoint_path(name: str) -> Path:
+    """Where notebooks keep a named checkpoint: ``$VAELAB_CACHE/checkpoints``."""
+    folder = cache_dir() / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.pt"
+
+
+def save_checkpoint(path, model, history=None, **config) -> Path:
+    """Save weights, training history and the constructor arguments needed to
+    rebuild the model; written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "history": history or {}, "config": config}
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path, model_class=None, device=None):
+    """Load a checkpoint. With ``model_class``, rebuild the model from the saved
+    config and return ``(model, history)``; without, return the raw dict."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if model_class is None:
+        return payload
+    model = model_class(**payload["config"])
+    model.load_state_dict(payload["state_dict"])
+    model.to(device or get_device()).eval()
+    return model, payload["history"]
