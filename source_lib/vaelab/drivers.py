@@ -125,3 +125,41 @@ def _drive_train_step(fn, case):
             raise TypeError("train_step must return the batch loss as a scalar tensor")
         losses.append(float(loss))
     return (_scalar(sum(losses[:3]) / 3), _scalar(sum(losses[-3:]) / 3))
+
+
+@driver("prior")
+def _drive_prior(fn, case):
+    """sample_prior on a fixed linear decoder: (values in [0, 1]?, mean and std
+    of the latent draws recovered by inverting the decoder)."""
+    from .fixtures import LinearVAE
+
+    latent_dim, seed, n = copy.deepcopy(case["args"])
+    model = LinearVAE(latent_dim, seed=seed)
+    with torch.no_grad():
+        out = fn(model.decode, n, latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, 784):
+        raise ValueError(f"expected a tensor of shape ({n}, 784), got "
+                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+    out = out.detach().double()
+    in_range = bool(out.min() >= 0) and bool(out.max() <= 1)
+    logits = torch.logit(out.clamp(1e-7, 1 - 1e-7)) if in_range else out
+    with torch.no_grad():
+        readout, offset = model.readout.double(), model.offset.double()
+        z = (logits - offset) @ torch.linalg.pinv(readout)  # (n, latent_dim)
+    return (_scalar(in_range), z.mean(0), z.std(0))
+
+
+@driver("cvae")
+def _drive_cvae(cls, case):
+    """Build the student's CVAE with stored weights: (decode(z, y), encoder's
+    mu and logvar from forward, does decode depend on y?, does forward's output
+    have the data's shape?)."""
+    latent_dim, hidden_dim, state_dict, x, y, z = copy.deepcopy(case["args"])
+    model = cls(latent_dim, num_classes=y.shape[1], hidden_dim=hidden_dim)
+    model.load_state_dict(state_dict)
+    with torch.no_grad():
+        logits = model.decode(z, y)
+        other = model.decode(z, torch.roll(y, 1, dims=1))
+        x_logits, mu, logvar = model(x, y)
+    label_matters = float((logits - other).abs().max()) > 1e-4
+    return (logits, mu, logvar, _scalar(label_matters), _scalar(tuple(x_logits.shape) == tuple(x.shape)))

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["autograd_graph", "image_grid", "loss_curves"]
+__all__ = ["autograd_graph", "image_grid", "loss_curves", "manifold", "latent_scatter"]
 
 
 def _walk(tensor, names):
@@ -111,6 +111,34 @@ def loss_curves(history: dict, ylabel: str = "negative ELBO (nats)", title: str 
             ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=name)
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def manifold(decode, grid, n: int, title: str = "", extent=None):
+    """Decode an (n*n, 2) grid of latent points and tile the Bernoulli means
+    into one image, row i holding grid[i*n:(i+1)*n]."""
+    with torch.no_grad():
+        probs = torch.sigmoid(decode(torch.as_tensor(grid, dtype=torch.float32))).cpu()
+    tiles = probs.reshape(n, n, 28, 28).permute(0, 2, 1, 3).reshape(n * 28, n * 28).numpy()
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.imshow(tiles, cmap="gray_r", vmin=0, vmax=1, extent=extent)
+    ax.set_title(title)
+    if extent is None:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter(z, labels, title: str = ""):
+    """Scatter 2-D latent codes coloured by digit label."""
+    z = torch.as_tensor(z).detach().cpu().numpy()
+    labels = torch.as_tensor(labels).cpu().numpy()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=6, alpha=0.8)
+    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
