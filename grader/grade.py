@@ -1,39 +1,50 @@
 """``make grade``: autograde a batch of submissions with nbgrader.
 
-    python -m grader.grade SUBMISSIONS [--out build/grading] [--assignment 01_elbo]
+    python -m grader.grade SUBMISSIONS [--out build/grading] [--assignment 01_elbo] [--jobs N]
 
-SUBMISSIONS is either a folder in nbgrader's layout
+SUBMISSIONS is a folder in nbgrader's layout
 (``<student>/<assignment>/<assignment>.ipynb``) or an LMS zip of notebooks
-named ``<student>_..._<assignment>.ipynb``, which nbgrader's ``zip_collect``
-sorts into that layout.
+named ``<student>_..._<assignment>.ipynb`` (sorted by nbgrader's zip_collect).
 
 Steps, in order:
-1. build a scratch course folder under --out with its own gradebook and the
-   assignments generated from solutions/ (so hidden tests are known);
-2. collect the submissions into ``submitted/``;
-3. autograde each (student, assignment) in its own nbgrader process, so one
-   broken notebook can never stop the batch; hidden tests read the hidden
-   references through ``VAELAB_HIDDEN_REFERENCES``;
-4. generate feedback HTML, export the grades CSV and write the class report.
+1. prepare the course folder under --out: the source notebooks, a *template*
+   gradebook holding the generated assignments, and the course gradebook;
+2. collect and check the submissions (missing, empty or corrupt notebooks and
+   notebooks for another assignment are reported, never fatal);
+3. grade each (student, assignment) in its own worker folder with a private
+   copy of the template gradebook, in a separate, resource-limited process
+   (grader/sandbox.py); JOBS workers run at once. A notebook that kills its
+   kernel is regraded with the offending TODO cell blanked, so it only costs
+   the points that depended on that cell;
+4. merge each finished worker into the course gradebook (one writer, so no
+   SQLite contention) and mark it done, so an interrupted batch resumes where
+   it stopped;
+5. write feedback HTML, the grades CSV and the class report.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from grader import HIDDEN_REFERENCES, ROOT, SOLUTIONS, assignments
-from grader.nbgrader_api import CONFIG_FILE
+import nbformat
+
+from grader import HIDDEN_REFERENCES, ROOT, SOLUTIONS, assignments, sandbox
+from grader.nbgrader_api import CONFIG_FILE, api_for
 
 # <student>_<anything>_<NN_name>.ipynb, as LMS bulk downloads name files.
 DEFAULT_NAME_PATTERN = r".*/(?P<student_id>[A-Za-z0-9.\-]+)_(?:[^/]*_)?(?P<file_id>\d\d_[A-Za-z_]+\.ipynb)$"
 AUTOGRADE_TIMEOUT = int(os.environ.get("VAELAB_AUTOGRADE_TIMEOUT", "900"))
+THREADS_PER_JOB = os.cpu_count() or 1  # set from --jobs in main(): cores are shared, not oversubscribed
 
 
 @dataclass
@@ -43,37 +54,63 @@ class Outcome:
     ok: bool
     seconds: float
     message: str = ""
+    digest: str = ""
 
 
-def _nbgrader(args, cwd: Path, timeout: float | None = None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def _nbgrader(args, cwd: Path, timeout: float | None = None, env=None, limited=False):
+    command = [sys.executable, "-m", "nbgrader", *args]
+    preexec = None
+    if limited:
+        command, preexec = sandbox.wrap(command)
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=preexec)
 
 
-def prepare_course(out: Path, names: list, db_url: str | None = None) -> None:
-    """Scratch course folder: config, source notebooks, gradebook with the assignments."""
+def _config(root: Path, db_url: str) -> str:
+    return ("# Written by grader/grade.py: the course configuration, rooted here.\n"
+            f"load_subconfig({str(CONFIG_FILE)!r})\n"
+            "c = get_config()\n"
+            f"c.CourseDirectory.root = {str(root.resolve())!r}\n"
+            f"c.CourseDirectory.db_url = {db_url!r}\n")
+
+
+def _sqlite(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def prepare_course(out: Path, names: list, db_url: str | None = None) -> str:
+    """Course folder with sources, a template gradebook and the course gradebook; returns its URL."""
     out.mkdir(parents=True, exist_ok=True)
-    db_url = db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}"
-    (out / "nbgrader_config.py").write_text(
-        "# Written by grader/grade.py: the course configuration, rooted here.\n"
-        f"load_subconfig({str(CONFIG_FILE)!r})\n"
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(out.resolve())!r}\n"
-        f"c.CourseDirectory.db_url = {db_url!r}\n")
+    main_url = db_url or _sqlite(out / "gradebook.db")
+    (out / "nbgrader_config.py").write_text(_config(out, main_url))
     if (out / "solutions").exists():
         shutil.rmtree(out / "solutions")
     shutil.copytree(SOLUTIONS, out / "solutions",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pt", "data", "checkpoints"))
+    template = out / "template"
+    if template.exists():
+        shutil.rmtree(template)
+    template.mkdir()
+    (template / "solutions").symlink_to(out / "solutions")
+    api = api_for(template, _sqlite(template / "gradebook.db"))
     for name in names:
-        result = _nbgrader(["generate_assignment", name, "--force"], cwd=out)
-        if result.returncode != 0:
-            raise RuntimeError(f"generate_assignment {name} failed:\n{result.stderr[-2000:]}")
+        result = api.generate_assignment(name, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"generate_assignment {name} failed:\n{result.get('error', '')}")
+    if db_url is None and not (out / "gradebook.db").exists():
+        shutil.copy(template / "gradebook.db", out / "gradebook.db")
+    elif db_url is not None:  # e.g. PostgreSQL: create the assignments there too
+        api = api_for(out, main_url)
+        for name in names:
+            if not api.generate_assignment(name, force=True, create=True)["success"]:
+                raise RuntimeError(f"could not register {name} in {main_url}")
+    return main_url
 
 
-def collect(source: Path, out: Path, names: list, pattern: str) -> list:
-    """Put submissions under out/submitted/<student>/<assignment>/ and return
-    the (student, assignment) pairs found."""
-    submitted = out / "submitted"
+# ---------------------------------------------------------------- collecting
+def collect(source: Path, out: Path, names: list, pattern: str) -> tuple[list, list]:
+    """Put submissions under out/submitted/; return (pairs to grade, problems)."""
+    submitted, problems = out / "submitted", []
     if source.is_file() and zipfile.is_zipfile(source):
         for name in names:
             archive = out / "downloaded" / name / "archive"
@@ -82,12 +119,14 @@ def collect(source: Path, out: Path, names: list, pattern: str) -> list:
             result = _nbgrader(["zip_collect", name, "--force",
                                 f"--FileNameCollectorPlugin.named_regexp={pattern}"], cwd=out)
             if result.returncode != 0:
-                print(f"zip_collect {name}: {result.stderr.strip().splitlines()[-1:]}")
+                problems.append(Outcome("-", name, False, 0.0, "zip_collect failed: " +
+                                        " ".join(result.stderr.strip().splitlines()[-1:])))
     elif source.is_dir():
         for student_dir in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
                 if assignment_dir.name not in names:
-                    print(f"skipped {student_dir.name}/{assignment_dir.name}: not an assignment of this course")
+                    problems.append(Outcome(student_dir.name, assignment_dir.name, False, 0.0,
+                                            "not an assignment of this course; skipped"))
                     continue
                 dest = submitted / student_dir.name / assignment_dir.name
                 if dest.exists():
@@ -96,30 +135,163 @@ def collect(source: Path, out: Path, names: list, pattern: str) -> list:
     else:
         raise SystemExit(f"{source}: not a folder or a zip file")
     pairs = []
-    if submitted.exists():
-        for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir()):
-            for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
-                if assignment_dir.name in names:
-                    pairs.append((student_dir.name, assignment_dir.name))
-    return pairs
+    for student_dir in sorted(p for p in submitted.glob("*") if p.is_dir()):
+        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and p.name in names):
+            problem = check_notebook(assignment_dir, assignment_dir.name)
+            if problem:
+                problems.append(Outcome(student_dir.name, assignment_dir.name, False, 0.0, problem))
+            else:
+                pairs.append((student_dir.name, assignment_dir.name))
+    return pairs, problems
 
 
-def autograde_one(out: Path, student: str, assignment: str) -> Outcome:
-    env = dict(os.environ, VAELAB_HIDDEN_REFERENCES=str(HIDDEN_REFERENCES), PYTHONUNBUFFERED="1")
-    start = time.perf_counter()
+def check_notebook(folder: Path, assignment: str) -> str:
+    """Why a submitted folder cannot be graded ('' if it can)."""
+    path = folder / f"{assignment}.ipynb"
+    if not path.exists():
+        others = sorted(p.name for p in folder.glob("*.ipynb"))
+        if others:
+            return f"expected {path.name}, found {', '.join(others)} (a notebook for another assignment?): 0 points"
+        return f"no {path.name} in the submission: 0 points"
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as err:  # corrupt JSON, not a notebook at all, ...
+        return f"{path.name} is not a readable notebook ({type(err).__name__}: {str(err)[:80]}): 0 points"
+    if not nb.cells:
+        return f"{path.name} has no cells: 0 points"
+    return ""
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------- workers
+def _worker_dir(out: Path, student: str, assignment: str) -> Path:
+    return out / "work" / f"{student}__{assignment}"
+
+
+def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
+    work = _worker_dir(out, student, assignment)
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "submitted" / student).mkdir(parents=True)
+    (work / "solutions").symlink_to(out / "solutions")
+    shutil.copy(out / "template" / "gradebook.db", work / "gradebook.db")
+    (work / "nbgrader_config.py").write_text(_config(work, _sqlite(work / "gradebook.db")))
+    dest = work / "submitted" / student / assignment
+    shutil.copytree(out / "submitted" / student / assignment, dest)
+    path = dest / f"{assignment}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    seen, kept = set(), []
+    for cell in nb.cells:  # a duplicated locked cell would make nbgrader reject the whole notebook
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id and grade_id in seen:
+            continue
+        seen.add(grade_id)
+        kept.append(cell)
+    nb.cells = kept
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in blank_cells:
+            cell.source = "raise NotImplementedError('this cell stopped the grader, so it was not run')"
+    guard = nbformat.v4.new_code_cell(sandbox.GUARD_CELL)
+    guard.metadata["tags"] = ["grader-guard"]
+    nb.cells.insert(0, guard)
+    nbformat.write(nb, str(path))
+    return work
+
+
+def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tuple[bool, str]:
+    work = _stage(out, student, assignment, blank_cells)
+    env = dict(os.environ, VAELAB_HIDDEN_REFERENCES=str(HIDDEN_REFERENCES), PYTHONUNBUFFERED="1",
+               MPLBACKEND="Agg", VAELAB_CACHE=str(work / "cache"), OMP_NUM_THREADS=str(THREADS_PER_JOB),
+               MKL_NUM_THREADS=str(THREADS_PER_JOB))
     try:
         result = _nbgrader(["autograde", assignment, f"--student={student}", "--create", "--force"],
-                           cwd=out, timeout=AUTOGRADE_TIMEOUT, env=env)
+                           cwd=work, timeout=AUTOGRADE_TIMEOUT, env=env, limited=True)
     except subprocess.TimeoutExpired:
-        return Outcome(student, assignment, False, time.perf_counter() - start,
-                       f"autograde exceeded {AUTOGRADE_TIMEOUT} s and was stopped")
-    seconds = time.perf_counter() - start
+        return False, f"grading exceeded {AUTOGRADE_TIMEOUT} s"
+    graded = work / "autograded" / student / assignment / f"{assignment}.ipynb"
+    if result.returncode == 0 and graded.exists():
+        return True, ""
     log = (result.stdout + result.stderr).strip().splitlines()
-    errors = [line for line in log if "[ERROR]" in line or "[WARNING]" in line and "Timeout" in line]
-    return Outcome(student, assignment, result.returncode == 0, seconds,
-                   "" if result.returncode == 0 else (errors[-1] if errors else (log[-1] if log else "failed")))
+    reason = next((line.strip() for line in reversed(log) if "Kernel died" in line or "DeadKernel" in line), "")
+    return False, reason or (log[-1][:200] if log else f"nbgrader exited with {result.returncode}")
 
 
+def _todo_cells(out: Path, assignment: str) -> list:
+    nb = nbformat.read(str(out / "template" / "assignments" / assignment / f"{assignment}.ipynb"), as_version=4)
+    return [c.metadata.nbgrader["grade_id"] for c in nb.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+
+
+def grade_one(out: Path, student: str, assignment: str) -> Outcome:
+    from grader.gradebook import zero_and_flag
+    from grader.integrity import scan_notebook
+
+    start = time.perf_counter()
+    digest = _digest(out / "submitted" / student / assignment)
+    violations = scan_notebook(nbformat.read(str(out / "submitted" / student / assignment / f"{assignment}.ipynb"),
+                                             as_version=4))
+    ok, reason = _run_worker(out, student, assignment)
+    message = ""
+    if not ok:  # find the TODO cell that stops the grader; blank it and grade the rest
+        for cell_id in _todo_cells(out, assignment):
+            if _run_worker(out, student, assignment, blank_cells=(cell_id,))[0]:
+                ok = True
+                message = (f"Your cell '{cell_id}' stopped the grading kernel ({reason or 'crash'}); "
+                           "it earned 0 points and everything else was graded.")
+                _add_note(out, student, assignment, message)
+                break
+        else:
+            message = f"could not be graded ({reason}): 0 points"
+    if ok and violations:
+        zero_and_flag(_sqlite(_worker_dir(out, student, assignment) / "gradebook.db"), assignment, student)
+        message = ("Integrity check: your code tampers with the grading tools (" + "; ".join(violations[:3]) +
+                   "). Autograded points are set to 0 and the notebook is flagged for the instructor.")
+        _add_note(out, student, assignment, message)
+    return Outcome(student, assignment, ok, time.perf_counter() - start, message, digest)
+
+
+def _add_note(out: Path, student: str, assignment: str, message: str) -> None:
+    path = _worker_dir(out, student, assignment) / "autograded" / student / assignment / f"{assignment}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Grader note.** {message}"))
+    nbformat.write(nb, str(path))
+
+
+def finish(out: Path, main_url: str, outcome: Outcome) -> None:
+    """Merge a finished worker into the course gradebook and mark it done."""
+    from grader.gradebook import merge
+
+    s, a = outcome.student, outcome.assignment
+    work = _worker_dir(out, s, a)
+    if outcome.ok:
+        merge(_sqlite(work / "gradebook.db"), main_url, a, s)
+        dest = out / "autograded" / s / a
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(work / "autograded" / s / a, dest)
+    done = out / "done" / f"{s}__{a}.json"
+    done.parent.mkdir(exist_ok=True)
+    done.write_text(json.dumps(asdict(outcome)))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def previously_done(out: Path, student: str, assignment: str) -> Outcome | None:
+    done = out / "done" / f"{student}__{assignment}.json"
+    if not done.exists():
+        return None
+    outcome = Outcome(**json.loads(done.read_text()))
+    same = outcome.digest == _digest(out / "submitted" / student / assignment)
+    return outcome if same and (outcome.ok or outcome.message) else None
+
+
+# ---------------------------------------------------------------------- main
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Autograde submissions; write feedback HTML and grades CSV.")
     parser.add_argument("submissions", type=Path, help="folder <student>/<assignment>/*.ipynb, or an LMS zip")
@@ -127,7 +299,8 @@ def main(argv=None) -> int:
     parser.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at a time")
     parser.add_argument("--name-pattern", default=DEFAULT_NAME_PATTERN, help="regexp for LMS zip file names")
-    parser.add_argument("--db-url", default=None, help="gradebook URL (default: SQLite in --out)")
+    parser.add_argument("--db-url", default=None, help="course gradebook URL (default: SQLite in --out)")
+    parser.add_argument("--regrade", action="store_true", help="grade again even what a previous run finished")
     args = parser.parse_args(argv)
 
     if not args.submissions.exists():
@@ -136,27 +309,36 @@ def main(argv=None) -> int:
     unknown = sorted(set(names) - set(assignments()))
     if unknown:
         parser.error(f"unknown assignment(s) {unknown}; choose from {assignments()}")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    global THREADS_PER_JOB
+    THREADS_PER_JOB = max(1, (os.cpu_count() or 1) // args.jobs)
     out = args.out.resolve()
     print(f"Preparing course folder {out}")
-    prepare_course(out, names, args.db_url)
-    pairs = collect(args.submissions.resolve(), out, names, args.name_pattern)
-    if not pairs:
+    main_url = prepare_course(out, names, args.db_url)
+    pairs, problems = collect(args.submissions.resolve(), out, names, args.name_pattern)
+    limits = sandbox.describe()
+    print("Limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
+    if not pairs and not problems:
         print("No submissions found. Expected <student>/<assignment>/<assignment>.ipynb or an LMS zip.")
         return 1
 
     from vaelab.runtime import progress
 
-    outcomes = []
-    if args.jobs > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(autograde_one, out, s, a) for s, a in pairs]
-            for future in progress(futures, desc="autograding", unit="notebook"):
-                outcomes.append(future.result())
-    else:
-        for student, assignment in progress(pairs, desc="autograding", unit="notebook"):
-            outcomes.append(autograde_one(out, student, assignment))
+    outcomes, todo = [], []
+    for student, assignment in pairs:
+        earlier = None if args.regrade else previously_done(out, student, assignment)
+        (outcomes.append(earlier) if earlier else todo.append((student, assignment)))
+    if outcomes:
+        print(f"Resuming: {len(outcomes)} notebook(s) were graded by an earlier run and are kept.")
+    batch_start = time.perf_counter()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(grade_one, out, s, a) for s, a in todo]
+        for future in progress(as_completed(futures), total=len(futures), desc="autograding", unit="notebook"):
+            outcome = future.result()
+            finish(out, main_url, outcome)  # the only writer of the course gradebook
+            outcomes.append(outcome)
+    batch_seconds = time.perf_counter() - batch_start
 
     for name in sorted({a for _, a in pairs}):
         result = _nbgrader(["generate_feedback", name, "--force"], cwd=out)
@@ -170,12 +352,11 @@ def main(argv=None) -> int:
 
     from grader.report import write_report
 
-    report = write_report(out, outcomes)
-    failed = [o for o in outcomes if not o.ok]
-    for o in failed:
+    report = write_report(out, outcomes + problems, limits=limits)
+    for o in [o for o in outcomes + problems if o.message]:
         print(f"  ! {o.student}/{o.assignment}: {o.message}")
-    print(f"\nGraded {len(outcomes)} notebook(s) in {sum(o.seconds for o in outcomes):.1f} s "
-          f"({len(failed)} with problems).")
+    print(f"\nGraded {len(todo)} notebook(s) in {batch_seconds:.1f} s with {args.jobs} job(s); "
+          f"{len(outcomes) - len(todo)} kept from an earlier run; {len(problems)} could not be graded.")
     print(f"  grades CSV:   {csv_path}")
     print(f"  feedback:     {out / 'feedback'}/<student>/<assignment>/*.html")
     print(f"  class report: {report}")

@@ -4,6 +4,8 @@ grader/grade.py, which set CourseDirectory.root themselves).
 To use the nbgrader CLI directly from the repository root:
     nbgrader generate_assignment 01_elbo --config grader/nbgrader_config.py
 """
+import os
+
 c = get_config()  # noqa: F821 (provided by traitlets when the file is loaded)
 
 c.CourseDirectory.course_id = "vae-course"
@@ -17,8 +19,9 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.pt"
 # Notebooks switch to a short configuration under NBGRADER_EXECUTION, so the
 # slowest graded cell finishes in seconds; two minutes leaves room for a slow
 # machine while still stopping an infinite loop.
-c.ExecutePreprocessor.timeout = 120
-c.Execute.timeout = 120
+CELL_TIMEOUT = int(os.environ.get("VAELAB_CELL_TIMEOUT", "120"))
+c.ExecutePreprocessor.timeout = CELL_TIMEOUT
+c.Execute.timeout = CELL_TIMEOUT
 c.Execute.interrupt_on_timeout = True
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

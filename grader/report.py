@@ -60,7 +60,7 @@ def _db_url(out: Path) -> str:
     return re.search(r"db_url = '([^']+)'", text).group(1)
 
 
-def write_report(out: Path, outcomes=()) -> Path:
+def write_report(out: Path, outcomes=(), limits=None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,8 +88,13 @@ def write_report(out: Path, outcomes=()) -> Path:
             writer.writerow(["misconception", "", hint, count, ""])
         for o in sorted(outcomes, key=lambda o: -o.seconds):
             writer.writerow(["seconds", o.assignment, o.student, f"{o.seconds:.2f}", ""])
+        for o in outcomes:
+            if o.message:
+                writer.writerow(["problem", o.assignment, o.student, o.message, ""])
 
     slow = sorted(outcomes, key=lambda o: -o.seconds)[:10]
+    problem_rows = "".join(f"<tr><td>{html.escape(o.student)}</td><td>{html.escape(o.assignment)}</td>"
+                           f"<td>{html.escape(o.message)}</td></tr>" for o in outcomes if o.message)
     rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(t)}</td><td>{p}/{n}</td>"
                    f"<td>{100 * p / max(n, 1):.0f}%</td></tr>" for (a, t), (p, n) in sorted(tests.items()))
     hint_rows = "".join(f"<tr><td>{html.escape(h)}</td><td>{c}</td></tr>" for h, c in hints.most_common())
@@ -99,6 +104,8 @@ def write_report(out: Path, outcomes=()) -> Path:
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}td,th{{padding:3px 10px;text-align:left}}
 tr:nth-child(even){{background:#f3f3f3}}</style>
 <h1>Class report</h1><p>{len(submissions)} graded submission(s).</p>
+<p><small>Limits enforced: {html.escape(", ".join(f"{k} = {v}" for k, v in (limits or {}).items()))}</small></p>
+<h2>Problems</h2><table><tr><th>student</th><th>assignment</th><th>message</th></tr>{problem_rows or '<tr><td>none</td></tr>'}</table>
 <img src="grade_histogram.png" alt="grade histogram">
 <h2>Pass rate per test</h2><table><tr><th>assignment</th><th>test</th><th>passed</th><th>rate</th></tr>{rows}</table>
 <h2>Diagnosed misconceptions</h2><table><tr><th>hint given</th><th>submissions</th></tr>{hint_rows or '<tr><td>none</td></tr>'}</table>

@@ -1,0 +1,122 @@
+"""Hostile and broken submissions for assignment 01, each with the most it may
+score and what its feedback must say. Built from the released notebook, so
+they never drift from it."""
+import json
+
+import nbformat
+
+from grader import RELEASE
+from grader.mutants import catalogue
+from grader.notebooks import answers_from_file, fill, read, write
+
+A = "01_elbo"
+SAMPLES = RELEASE.parent / "tests" / "submissions" / A
+FULL = 6  # autograded points of 01_elbo
+
+GOOD = answers_from_file(SAMPLES / "alternative.py")
+HALF = next(m.source for m in catalogue(A) if m.target == "kl_standard_normal" and m.name == "missing_half")
+KL_SIG = "def kl_standard_normal(mu, logvar):\n"
+KL_OK = "    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)\n"
+
+
+def _kl(body: str, before: str = "", after: str = "") -> dict:
+    return {**GOOD, "kl_standard_normal": before + KL_SIG + body + after}
+
+
+def _release():
+    return read(RELEASE / A / f"{A}.ipynb")
+
+
+def _with_test_cells(edit):
+    nb = fill(_release(), {**GOOD, "kl_standard_normal": HALF})
+    edit(nb)
+    return nb
+
+
+def _drop(nb):
+    nb.cells = [c for c in nb.cells if c.get("id") != "test-kl_standard_normal"]
+
+
+def _duplicate(nb):
+    i = next(i for i, c in enumerate(nb.cells) if c.get("id") == "test-kl_standard_normal")
+    copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[i])))
+    copy.id = "test-copy"
+    nb.cells.insert(i + 1, copy)
+
+
+def _retype(nb):
+    i = next(i for i, c in enumerate(nb.cells) if c.get("id") == "test-kl_standard_normal")
+    old = nb.cells[i]
+    new = nbformat.v4.new_markdown_cell(old.source)
+    new.metadata = old.metadata
+    new.id = old.id
+    nb.cells[i] = new
+
+
+def _edit(nb):
+    cell = next(c for c in nb.cells if c.get("id") == "test-kl_standard_normal")
+    cell.source = "pass  # nothing to see here"
+
+
+# name: (answers or notebook builder, max score, substring the feedback or problem message must contain)
+CASES = {
+    "infinite_loop": (_kl("    while True:\n        pass\n"), FULL - 2, "Timeout"),
+    "memory_bomb": (_kl(KL_OK, before="hog = bytearray(64 * 2**30)\n\n\n"), FULL - 2, "MemoryError"),
+    "os_exit": (_kl("    import os\n    os._exit(3)\n"), FULL - 2, "disabled while grading"),
+    "sys_exit": (_kl("    import sys\n    sys.exit(0)\n"), FULL - 2, "SystemExit"),
+    "syntax_error": (_kl("    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1\n"), FULL - 2,
+                     "SyntaxError"),
+    "kill_kernel": (_kl("    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)\n"), FULL - 2,
+                    "stopped the grading kernel"),
+    "deleted_test_cell": (lambda: _with_test_cells(_drop), FULL - 2, ""),
+    "duplicated_test_cell": (lambda: _with_test_cells(_duplicate), FULL - 2, ""),
+    "retyped_test_cell": (lambda: _with_test_cells(_retype), FULL - 2, ""),
+    "edited_test_cell": (lambda: _with_test_cells(_edit), FULL - 2, "hidden cases fail"),
+    "monkeypatch_allclose": (_kl("    return torch.zeros(mu.shape[0])\n",
+                                 before="import numpy\ntorch.allclose = lambda *a, **k: True\n"
+                                        "numpy.allclose = lambda *a, **k: True\n\n\n"), 0, "Integrity"),
+    "patch_check_helpers": (_kl("    return torch.zeros(mu.shape[0])\n",
+                                before="import vaelab.checks\nvaelab.checks.grade = lambda *a, **k: None\n"
+                                       "vaelab.checks.run = lambda *a, **k: None\n\n\n"), 0, "Integrity"),
+    "redefine_test_helper": (_kl("    return torch.zeros(mu.shape[0])\n",
+                                 after="\n\ndef grade(*args, **kwargs):\n    print('all hidden cases pass')\n"),
+                             0, "Integrity"),
+    "read_hidden_references": (_kl("    import os\n    refs = torch.load(os.path.join(os.environ['VAELAB_HIDDEN_"
+                                   "REFERENCES'], '01_elbo.pt'))\n    return torch.zeros(mu.shape[0])\n"), 0,
+                               "Integrity"),
+    "network_access": (_kl(KL_OK, after="\n\nimport urllib.request\nurllib.request.urlopen("
+                                        "'http://192.0.2.1/', timeout=3)\n"), FULL, ""),
+    "huge_output": (_kl(KL_OK, after="\n\nprint('x' * 10_000_000)\n"), FULL, ""),
+    "nan_result": (_kl("    return torch.full((mu.shape[0],), float('nan'))\n"), FULL - 2, "non-finite"),
+    "wrong_shape": (_kl("    return torch.zeros(mu.shape[0], 1)\n"), FULL - 2, "expected shape"),
+    "wrong_dtype": (_kl(KL_OK.replace("dim=-1)", "dim=-1).double()")), FULL - 2, "dtype"),
+    "wrong_device": (_kl(KL_OK.replace("dim=-1)", "dim=-1).to('meta')")), FULL - 2, ""),
+}
+# Broken files: (writer, substring of the problem message)
+BROKEN = {
+    "corrupt_json": (lambda p: p.write_text('{"cells": [ this is not json'), "not a readable notebook"),
+    "not_a_notebook": (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256))), "not a readable notebook"),
+    "empty_notebook": (lambda p: nbformat.write(nbformat.v4.new_notebook(), str(p)), "has no cells"),
+    "missing_notebook": (lambda p: (p.parent / "notes.txt").write_text("I forgot to upload it"), f"no {A}.ipynb"),
+}
+
+
+def build(folder):
+    """Write every case under folder/<case>/<assignment>/; return expectations."""
+    expectations = {}
+    for name, (spec, max_score, needle) in CASES.items():
+        nb = spec() if callable(spec) else fill(_release(), spec)
+        write(nb, folder / name / A / f"{A}.ipynb")
+        expectations[name] = (max_score, needle)
+    for name, (writer, needle) in BROKEN.items():
+        path = folder / name / A / f"{A}.ipynb"
+        path.parent.mkdir(parents=True)
+        writer(path)
+        expectations[name] = (0, needle)
+    other = read(RELEASE / "02_reparameterization" / "02_reparameterization.ipynb")
+    write(other, folder / "wrong_assignment" / A / "02_reparameterization.ipynb")
+    expectations["wrong_assignment"] = (0, "another assignment")
+    for control in ("control_a", "control_b"):
+        write(fill(_release(), GOOD), folder / control / A / f"{A}.ipynb")
+        expectations[control] = (FULL, "")
+    return expectations

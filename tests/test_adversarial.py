@@ -1,0 +1,100 @@
+"""Issue: hostile or broken submissions must never break the batch or earn
+points they did not earn. Twenty-four of them are graded in one batch, twice
+(serially and with two jobs); both runs must agree exactly."""
+import csv
+import re
+
+import pytest
+
+from grader.grade import main as grade_main
+
+from .adversarial import A, build
+
+pytestmark = pytest.mark.slow
+
+
+def _read(out):
+    scores = {}
+    with open(out / "grades.csv") as fh:
+        for row in csv.DictReader(fh):
+            if row["assignment"] == A:
+                scores[row["student_id"]] = float(row["score"])
+    problems = {}
+    for row in csv.reader(open(out / "report.csv")):
+        if row[0] == "problem":
+            problems[row[2]] = row[3]
+    return scores, problems
+
+
+def _feedback(out, student):
+    path = out / "feedback" / student / A / f"{A}.html"
+    return re.sub(r"<[^>]+>", "", path.read_text()) if path.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("adversarial")
+    expectations = build(base / "subs")
+    runs = []
+    for jobs in (1, 2):
+        out = base / f"out-jobs{jobs}"
+        mp = pytest.MonkeyPatch()
+        mp.setenv("VAELAB_CELL_TIMEOUT", "15")
+        mp.setenv("VAELAB_MEMORY_CAP_MB", "3072")
+        try:
+            assert grade_main([str(base / "subs"), "--out", str(out), "--assignment", A, "--jobs", str(jobs)]) == 0
+        finally:
+            mp.undo()
+        runs.append((out, *_read(out)))
+    return expectations, runs
+
+
+def test_there_are_at_least_twenty_hostile_cases(two_runs):
+    expectations, _ = two_runs
+    assert len([n for n in expectations if not n.startswith("control")]) >= 20
+
+
+def test_no_submission_earns_more_than_it_should(two_runs):
+    expectations, runs = two_runs
+    for out, scores, problems in runs:
+        for name, (max_score, _) in expectations.items():
+            assert scores.get(name, 0.0) <= max_score, (name, scores.get(name))
+
+
+def test_crashes_cost_only_their_own_points(two_runs):
+    _, runs = two_runs
+    for out, scores, _ in runs:
+        for name in ("infinite_loop", "memory_bomb", "os_exit", "sys_exit", "syntax_error", "kill_kernel",
+                     "nan_result", "wrong_shape", "wrong_dtype"):
+            assert scores.get(name) == 4.0, (name, scores.get(name))
+        assert scores["huge_output"] == 6.0 and scores["network_access"] == 6.0
+
+
+def test_correct_submissions_in_the_same_batch_keep_full_marks(two_runs):
+    _, runs = two_runs
+    for _, scores, _ in runs:
+        assert scores["control_a"] == scores["control_b"] == 6.0
+
+
+def test_every_case_gets_a_clear_message(two_runs):
+    expectations, runs = two_runs
+    out, scores, problems = runs[0]
+    for name, (_, needle) in expectations.items():
+        if not needle:
+            continue
+        text = problems.get(name, "") + _feedback(out, name)
+        assert needle in text, f"{name}: expected {needle!r} in its message"
+
+
+def test_both_runs_agree_exactly(two_runs):
+    _, runs = two_runs
+    assert runs[0][1] == runs[1][1] and runs[0][2] == runs[1][2]
+
+
+def test_network_is_isolated_where_the_os_allows(two_runs):
+    from grader.sandbox import network_isolation
+
+    if not network_isolation():
+        pytest.skip("unshare --net is not available on this machine")
+    out = two_runs[1][0][0]
+    assert "unreachable" in _feedback(out, "network_access").lower()
