@@ -61,5 +61,9 @@ grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [ASSIGNMENT=01_elbo] [JOBS=N]"; exit 2; }
 	$(PY) -m grader.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
 
+QUICK ?=
+bench: $(STAMP)
+	$(PY) -m bench $(if $(QUICK),--quick)
+
 clean:
 	rm -rf build .pytest_cache gradebook.db

@@ -339,6 +339,7 @@ def main(argv=None) -> int:
             finish(out, main_url, outcome)  # the only writer of the course gradebook
             outcomes.append(outcome)
     batch_seconds = time.perf_counter() - batch_start
+    (out / "batch.json").write_text(json.dumps({"jobs": args.jobs, "notebooks": len(todo), "seconds": batch_seconds}))
 
     for name in sorted({a for _, a in pairs}):
         result = _nbgrader(["generate_feedback", name, "--force"], cwd=out)

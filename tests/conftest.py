@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("VAELAB_CACHE", str(cache))
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     monkeypatch.delenv("VAELAB_DATA", raising=False)
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # figures made in the test process itself draw off-screen
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,3 @@ def solution01():
     from grader.notebooks import exec_solution
 
     return exec_solution(ROOT / "solutions" / "01_elbo" / "01_elbo.ipynb")
-
-
-def pytest_configure(config):
-    os.environ.setdefault("MPLBACKEND", "Agg")

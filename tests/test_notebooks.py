@@ -26,7 +26,7 @@ def execute(path, timeout=600):
 
 @pytest.mark.parametrize("kind,name", NOTEBOOKS, ids=[f"{k}/{n}" for k, n in NOTEBOOKS])
 def test_notebook_runs_without_errors(kind, name, tmp_path, monkeypatch):
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, so figures are captured
     monkeypatch.chdir(tmp_path)  # no hidden references above the working dir...
     monkeypatch.setenv("VAELAB_HIDDEN_REFERENCES", str(grader.HIDDEN_REFERENCES))  # ...but grading cells find them
     path = grader.ROOT / kind / name / f"{name}.ipynb"
