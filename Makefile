@@ -13,7 +13,7 @@ SUBMISSIONS ?=
 ASSIGNMENT  ?=
 OUT         ?= build/grading
 
-.PHONY: help install lab test test-fast release references check-release grade bench clean
+.PHONY: help install lab test test-fast test-binder release references check-release grade bench clean
 
 help:
 	@echo "make lab          create .venv, install, open JupyterLab on assignment 01"
@@ -44,6 +44,12 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-binder
+	$(MAKE) --no-print-directory bench QUICK=1
+
+# A replica of the Binder image: its own package list, 1 CPU, a 2 GB cap.
+test-binder: $(STAMP)
+	$(PY) tests/binder_replica.py
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -44,3 +44,21 @@ def test_no_package_index_urls_anywhere():
         except (UnicodeDecodeError, OSError):
             continue
         assert not suspicious.search(text), f"{path} names a package index"
+
+
+def test_repo2docker_dry_run_uses_our_config():
+    """repo2docker's own dry run (no Docker needed): the image is built from
+    binder/environment.yml, runs postBuild and our start script."""
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("jupyter-repo2docker") or str(Path(sys.executable).parent / "jupyter-repo2docker")
+    result = subprocess.run([exe, "--no-build", "--no-run", str(ROOT)], capture_output=True, text=True, timeout=300)
+    dockerfile = result.stdout + result.stderr
+    assert result.returncode == 0, dockerfile[-2000:]
+    assert '--file "binder/environment.yml"' in dockerfile
+    assert "./binder/postBuild" in dockerfile and "binder/start" in dockerfile
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert 'default_url = "/lab/tree/assignments/01_elbo/01_elbo.ipynb"' in post
+    assert (ROOT / "assignments" / "01_elbo" / "01_elbo.ipynb").exists()
