@@ -12,6 +12,8 @@ PORT   ?= 8888
 SUBMISSIONS ?=
 ASSIGNMENT  ?=
 OUT         ?= build/grading
+DB_URL      ?=
+REGRADE     ?=
 
 .PHONY: help install lab test test-fast test-binder release references check-release grade bench clean
 
@@ -20,7 +22,9 @@ help:
 	@echo "make test         create .venv, install, run every test"
 	@echo "make references   regenerate public + hidden reference outputs from solutions/"
 	@echo "make release      regenerate assignments/ from solutions/"
-	@echo "make grade SUBMISSIONS=dir-or-zip   autograde, write feedback HTML + grades CSV"
+	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql://...] [REGRADE=1]"
+	@echo "                 autograde; write feedback HTML, grades CSV and the class report"
+	@echo "make bench [QUICK=1]   speed figures -> docs/benchmarks.md"
 
 install: $(STAMP)
 
@@ -65,10 +69,16 @@ check-release: $(STAMP)
 
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [ASSIGNMENT=01_elbo] [JOBS=N]"; exit 2; }
-	$(PY) -m grader.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
+	$(PY) -m grader.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) \
+		$(if $(DB_URL),--db-url "$(DB_URL)") $(if $(REGRADE),--regrade)
 
 QUICK ?=
+# The full run trains on 60k Fashion-MNIST from Debian's dataset-fashion-mnist
+# when it is installed (tried here when running as root; the quick run never needs it).
 bench: $(STAMP)
+	@if [ -z "$(QUICK)" ] && [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+		|| echo "dataset-fashion-mnist not installable here: benchmarking on the embedded subset"; fi
 	$(PY) -m bench $(if $(QUICK),--quick)
 
 clean:

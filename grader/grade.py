@@ -24,12 +24,16 @@ Steps, in order:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -59,11 +63,23 @@ class Outcome:
 
 def _nbgrader(args, cwd: Path, timeout: float | None = None, env=None, limited=False):
     command = [sys.executable, "-m", "nbgrader", *args]
-    preexec = None
     if limited:
-        command, preexec = sandbox.wrap(command)
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                          preexec_fn=preexec)
+        if _STOP.is_set():
+            raise KeyboardInterrupt("the batch was interrupted")
+        command = sandbox.wrap(command)
+    # A session of its own, so a timeout ends the kernel too, not just nbgrader.
+    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        _LIVE.add(proc)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        finally:
+            _LIVE.discard(proc)
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def _config(root: Path, db_url: str) -> str:
@@ -171,14 +187,19 @@ def _digest(folder: Path) -> str:
 
 
 # ------------------------------------------------------------------- workers
-def _worker_dir(out: Path, student: str, assignment: str) -> Path:
-    return out / "work" / f"{student}__{assignment}"
+_LIVE: set = set()  # worker processes, ended if the batch is interrupted
+_STOP = threading.Event()  # set on Ctrl-C: no new worker starts
+_ATTEMPTS = itertools.count()
+
+
+def _new_worker_dir(out: Path, student: str, assignment: str) -> Path:
+    """A fresh folder per attempt, so a worker orphaned by a killed batch can
+    never collide with the batch that resumes it."""
+    return out / "work" / f"{student}__{assignment}.{os.getpid()}.{next(_ATTEMPTS)}"
 
 
 def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
-    work = _worker_dir(out, student, assignment)
-    if work.exists():
-        shutil.rmtree(work)
+    work = _new_worker_dir(out, student, assignment)
     (work / "submitted" / student).mkdir(parents=True)
     (work / "solutions").symlink_to(out / "solutions")
     shutil.copy(out / "template" / "gradebook.db", work / "gradebook.db")
@@ -205,7 +226,7 @@ def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
     return work
 
 
-def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tuple[bool, str]:
+def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tuple[bool, str, Path]:
     work = _stage(out, student, assignment, blank_cells)
     env = dict(os.environ, VAELAB_HIDDEN_REFERENCES=str(HIDDEN_REFERENCES), PYTHONUNBUFFERED="1",
                MPLBACKEND="Agg", VAELAB_CACHE=str(work / "cache"), OMP_NUM_THREADS=str(THREADS_PER_JOB),
@@ -214,13 +235,13 @@ def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tup
         result = _nbgrader(["autograde", assignment, f"--student={student}", "--create", "--force"],
                            cwd=work, timeout=AUTOGRADE_TIMEOUT, env=env, limited=True)
     except subprocess.TimeoutExpired:
-        return False, f"grading exceeded {AUTOGRADE_TIMEOUT} s"
+        return False, f"grading exceeded {AUTOGRADE_TIMEOUT} s", work
     graded = work / "autograded" / student / assignment / f"{assignment}.ipynb"
     if result.returncode == 0 and graded.exists():
-        return True, ""
+        return True, "", work
     log = (result.stdout + result.stderr).strip().splitlines()
     reason = next((line.strip() for line in reversed(log) if "Kernel died" in line or "DeadKernel" in line), "")
-    return False, reason or (log[-1][:200] if log else f"nbgrader exited with {result.returncode}")
+    return False, reason or (log[-1][:200] if log else f"nbgrader exited with {result.returncode}"), work
 
 
 def _todo_cells(out: Path, assignment: str) -> list:
@@ -237,28 +258,32 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
     digest = _digest(out / "submitted" / student / assignment)
     violations = scan_notebook(nbformat.read(str(out / "submitted" / student / assignment / f"{assignment}.ipynb"),
                                              as_version=4))
-    ok, reason = _run_worker(out, student, assignment)
+    ok, reason, work = _run_worker(out, student, assignment)
     message = ""
     if not ok:  # find the TODO cell that stops the grader; blank it and grade the rest
         for cell_id in _todo_cells(out, assignment):
-            if _run_worker(out, student, assignment, blank_cells=(cell_id,))[0]:
+            shutil.rmtree(work, ignore_errors=True)
+            retry_ok, _, work = _run_worker(out, student, assignment, blank_cells=(cell_id,))
+            if retry_ok:
                 ok = True
                 message = (f"Your cell '{cell_id}' stopped the grading kernel ({reason or 'crash'}); "
                            "it earned 0 points and everything else was graded.")
-                _add_note(out, student, assignment, message)
+                _add_note(work, student, assignment, message)
                 break
         else:
             message = f"could not be graded ({reason}): 0 points"
     if ok and violations:
-        zero_and_flag(_sqlite(_worker_dir(out, student, assignment) / "gradebook.db"), assignment, student)
+        zero_and_flag(_sqlite(work / "gradebook.db"), assignment, student)
         message = ("Integrity check: your code tampers with the grading tools (" + "; ".join(violations[:3]) +
                    "). Autograded points are set to 0 and the notebook is flagged for the instructor.")
-        _add_note(out, student, assignment, message)
-    return Outcome(student, assignment, ok, time.perf_counter() - start, message, digest)
+        _add_note(work, student, assignment, message)
+    outcome = Outcome(student, assignment, ok, time.perf_counter() - start, message, digest)
+    outcome.work = work  # not saved: where finish() picks the results up
+    return outcome
 
 
-def _add_note(out: Path, student: str, assignment: str, message: str) -> None:
-    path = _worker_dir(out, student, assignment) / "autograded" / student / assignment / f"{assignment}.ipynb"
+def _add_note(work: Path, student: str, assignment: str, message: str) -> None:
+    path = work / "autograded" / student / assignment / f"{assignment}.ipynb"
     nb = nbformat.read(str(path), as_version=4)
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Grader note.** {message}"))
     nbformat.write(nb, str(path))
@@ -269,7 +294,7 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
     from grader.gradebook import merge
 
     s, a = outcome.student, outcome.assignment
-    work = _worker_dir(out, s, a)
+    work = outcome.work
     if outcome.ok:
         merge(_sqlite(work / "gradebook.db"), main_url, a, s)
         dest = out / "autograded" / s / a
@@ -332,12 +357,22 @@ def main(argv=None) -> int:
     if outcomes:
         print(f"Resuming: {len(outcomes)} notebook(s) were graded by an earlier run and are kept.")
     batch_start = time.perf_counter()
-    with ThreadPoolExecutor(args.jobs) as pool:
+    pool = ThreadPoolExecutor(args.jobs)
+    try:
         futures = [pool.submit(grade_one, out, s, a) for s, a in todo]
         for future in progress(as_completed(futures), total=len(futures), desc="autograding", unit="notebook"):
             outcome = future.result()
             finish(out, main_url, outcome)  # the only writer of the course gradebook
             outcomes.append(outcome)
+    except KeyboardInterrupt:  # Ctrl-C: stop the workers; finished notebooks are kept for the next run
+        _STOP.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(_LIVE):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        print(f"\nInterrupted: {len(outcomes)} notebook(s) finished and kept; run the same command to resume.")
+        return 130
+    pool.shutdown()
     batch_seconds = time.perf_counter() - batch_start
     (out / "batch.json").write_text(json.dumps({"jobs": args.jobs, "notebooks": len(todo), "seconds": batch_seconds}))
 

@@ -54,22 +54,8 @@ def _student_files():
                 yield path
 
 
-def _hidden_tensors() -> list:
-    tensors = []
-    for path in sorted(HIDDEN_REFERENCES.glob("*.pt")):
-        stack = [torch.load(path, weights_only=True)]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
-            elif isinstance(item, torch.Tensor) and item.numel() >= 8:
-                tensors.append(item)
-    return tensors
-
-
-def _tensors_in(path: Path) -> list:
+def _tensors_in(path: Path, min_numel: int = 0) -> list:
+    """Every tensor stored in a reference file."""
     found, stack = [], [torch.load(path, weights_only=True)]
     while stack:
         item = stack.pop()
@@ -77,9 +63,13 @@ def _tensors_in(path: Path) -> list:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-        elif isinstance(item, torch.Tensor):
+        elif isinstance(item, torch.Tensor) and item.numel() >= min_numel:
             found.append(item)
     return found
+
+
+def _hidden_tensors() -> list:
+    return [t for path in sorted(HIDDEN_REFERENCES.glob("*.pt")) for t in _tensors_in(path, min_numel=8)]
 
 
 def scan() -> list:

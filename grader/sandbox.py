@@ -4,8 +4,8 @@ Each limit is applied where the operating system allows it and reported
 either way (``describe()``), so an instructor knows what was enforced:
 
 - per-cell timeout: nbgrader's own (``VAELAB_CELL_TIMEOUT``, seconds);
-- memory cap: RLIMIT_AS on the grading process and its kernel
-  (``VAELAB_MEMORY_CAP_MB``); an allocation past it fails inside the kernel;
+- memory cap: RLIMIT_AS (via ``prlimit``) on the grading process and its
+  kernel (``VAELAB_MEMORY_CAP_MB``); an allocation past it fails inside the kernel;
 - no network: a fresh network namespace (``unshare --net``) with only a
   loopback interface, which the kernel needs to talk to nbgrader;
 - exit guard: a first cell, added to the grader's copy only, that turns
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import resource
 import shutil
 import subprocess
 
@@ -54,26 +53,29 @@ def network_isolation() -> list:
     return []
 
 
-def _limit_memory():  # runs in the child just before exec
-    cap_mb = int(os.environ.get("VAELAB_MEMORY_CAP_MB", MEMORY_CAP_MB))
-    if cap_mb > 0:
-        cap = cap_mb * 1024 * 1024
-        try:
-            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        except (ValueError, OSError):
-            pass
+def _memory_cap_mb() -> int:
+    return int(os.environ.get("VAELAB_MEMORY_CAP_MB", MEMORY_CAP_MB))
 
 
-def wrap(command: list) -> tuple[list, callable]:
-    """(command to run, preexec_fn) with every available limit applied."""
-    return [*network_isolation(), *command], _limit_memory
+def memory_limit() -> list:
+    """``prlimit --as=...`` (inherited by the kernel), or [] where unavailable.
+    A command prefix rather than a preexec_fn, which is unsafe with threads."""
+    cap_mb = _memory_cap_mb()
+    if cap_mb <= 0 or not shutil.which("prlimit"):
+        return []
+    return ["prlimit", f"--as={cap_mb * 1024 * 1024}", "--"]
+
+
+def wrap(command: list) -> list:
+    """The command with every available limit applied."""
+    return [*memory_limit(), *network_isolation(), *command]
 
 
 def describe() -> dict:
     net = network_isolation()
     return {
         "cell_timeout_s": int(os.environ.get("VAELAB_CELL_TIMEOUT", CELL_TIMEOUT)),
-        "memory_cap_mb": MEMORY_CAP_MB if MEMORY_CAP_MB > 0 else None,
+        "memory_cap_mb": _memory_cap_mb() if memory_limit() else "not enforced (prlimit unavailable)",
         "network": ("isolated (" + " ".join(net[:3]) + ")") if net else "not isolated (unshare unavailable here)",
         "exit_guard": True,
     }

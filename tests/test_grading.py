@@ -90,3 +90,31 @@ def test_bad_input_is_refused_clearly(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         grade_main([str(tmp_path), "--assignment", "99_nope", "--out", str(tmp_path / "o")])
+
+
+def test_an_interrupted_batch_resumes_without_regrading_or_losing_work(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    good = answers_from_file(SAMPLES / "alternative.py")
+    for name in ("ann", "bob", "cyd"):
+        make_submission("01_elbo", good, subs, name)
+    command = [sys.executable, "-m", "grader.grade", str(subs), "--out", str(out), "--assignment", "01_elbo"]
+    proc = subprocess.Popen(command, cwd=RELEASE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((out / "done").glob("*.json"))) < 1:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C half-way through the batch
+    assert proc.wait(timeout=60) == 130
+    finished = {p.name for p in (out / "done").glob("*.json")}
+    assert 1 <= len(finished) < 3
+    again = subprocess.run(command, cwd=RELEASE.parent, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert f"Resuming: {len(finished)} notebook(s)" in again.stdout
+    assert f"Graded {3 - len(finished)} notebook(s)" in again.stdout
+    assert _scores(out) == {s: (6.0, 9.0) for s in ("ann", "bob", "cyd")}

@@ -57,3 +57,9 @@ def test_progress_counts_and_is_silent_when_autograding(monkeypatch, capsys):
     assert list(bar) == [0, 1, 2, 3, 4]
     assert bar.disable
     assert capsys.readouterr().err == ""
+
+
+def test_full_run_overrides_autograde_mode(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setenv("VAELAB_FULL_RUN", "1")
+    assert not runtime.autograding() and runtime.pick(10, 1) == 10

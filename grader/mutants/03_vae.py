@@ -1,13 +1,13 @@
 """Misconceptions for 03_vae. Each definition uses the student's name."""
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from grader.mutants import mutant, source_mutant
 
 # ------------------------------------------------------------------------- VAE
-@mutant("VAE", "decode_probabilities",
-        hint="decode must return logits (any real number); you applied a sigmoid, which belongs inside the loss.")
+def _vae(encode="return self.mu_head(h), self.logvar_head(h)", decode="return self.decoder(z)",
+         sample="z = reparameterize(mu, logvar, torch.randn_like(mu))"):
+    """Source of a VAE mutant: the notebook's fixed layers with one method body changed."""
+    return f"""
 class VAE(nn.Module):
     def __init__(self, latent_dim=20, hidden_dim=400):
         super().__init__()
@@ -19,107 +19,28 @@ class VAE(nn.Module):
 
     def encode(self, x):
         h = self.encoder(x)
-        return self.mu_head(h), self.logvar_head(h)
+        {encode}
 
     def decode(self, z):
-        return torch.sigmoid(self.decoder(z))
+        {decode}
 
     def forward(self, x):
         mu, logvar = self.encode(x)
-        return self.decode(reparameterize(mu, logvar, torch.randn_like(mu))), mu, logvar
-
-
-@mutant("VAE", "no_sampling",
-        hint="forward decodes mu itself: during training z must be sampled, z = mu + σ·eps with fresh eps ~ N(0, I).")
-class VAE(nn.Module):
-    def __init__(self, latent_dim=20, hidden_dim=400):
-        super().__init__()
-        self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
-        self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
-        self.mu_head = nn.Linear(hidden_dim, latent_dim)
-        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
-
-    def encode(self, x):
-        h = self.encoder(x)
-        return self.mu_head(h), self.logvar_head(h)
-
-    def decode(self, z):
-        return self.decoder(z)
-
-    def forward(self, x):
-        mu, logvar = self.encode(x)
-        return self.decode(mu), mu, logvar
-
-
-@mutant("VAE", "var_as_std",
-        hint="Your samples spread with exp(logvar), the variance: the noise must be scaled by σ = exp(½·logvar).")
-class VAE(nn.Module):
-    def __init__(self, latent_dim=20, hidden_dim=400):
-        super().__init__()
-        self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
-        self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
-        self.mu_head = nn.Linear(hidden_dim, latent_dim)
-        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
-
-    def encode(self, x):
-        h = self.encoder(x)
-        return self.mu_head(h), self.logvar_head(h)
-
-    def decode(self, z):
-        return self.decoder(z)
-
-    def forward(self, x):
-        mu, logvar = self.encode(x)
-        return self.decode(mu + torch.exp(logvar) * torch.randn_like(mu)), mu, logvar
-
-
-@mutant("VAE", "swapped_heads",
-        hint="encode returns the heads in the wrong order: mu comes from mu_head and logvar from logvar_head.")
-class VAE(nn.Module):
-    def __init__(self, latent_dim=20, hidden_dim=400):
-        super().__init__()
-        self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
-        self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
-        self.mu_head = nn.Linear(hidden_dim, latent_dim)
-        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
-
-    def encode(self, x):
-        h = self.encoder(x)
-        return self.logvar_head(h), self.mu_head(h)
-
-    def decode(self, z):
-        return self.decoder(z)
-
-    def forward(self, x):
-        mu, logvar = self.encode(x)
-        return self.decode(reparameterize(mu, logvar, torch.randn_like(mu))), mu, logvar
-
-
-@mutant("VAE", "detached",
-        hint="No gradient reaches the encoder: z must stay attached to mu and logvar (no .detach(), no torch.no_grad()).")
-class VAE(nn.Module):
-    def __init__(self, latent_dim=20, hidden_dim=400):
-        super().__init__()
-        self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
-        self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
-        self.mu_head = nn.Linear(hidden_dim, latent_dim)
-        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
-
-    def encode(self, x):
-        h = self.encoder(x)
-        return self.mu_head(h), self.logvar_head(h)
-
-    def decode(self, z):
-        return self.decoder(z)
-
-    def forward(self, x):
-        mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar, torch.randn_like(mu)).detach()
+        {sample}
         return self.decode(z), mu, logvar
+"""
+
+
+source_mutant("VAE", "decode_probabilities", _vae(decode="return torch.sigmoid(self.decoder(z))"),
+              hint="decode must return logits (any real number); you applied a sigmoid, which belongs inside the loss.")
+source_mutant("VAE", "no_sampling", _vae(sample="z = mu"),
+              hint="forward decodes mu itself: during training z must be sampled, z = mu + σ·eps with fresh eps ~ N(0, I).")
+source_mutant("VAE", "var_as_std", _vae(sample="z = mu + torch.exp(logvar) * torch.randn_like(mu)"),
+              hint="Your samples spread with exp(logvar), the variance: the noise must be scaled by σ = exp(½·logvar).")
+source_mutant("VAE", "swapped_heads", _vae(encode="return self.logvar_head(h), self.mu_head(h)"),
+              hint="encode returns the heads in the wrong order: mu comes from mu_head and logvar from logvar_head.")
+source_mutant("VAE", "detached", _vae(sample="z = reparameterize(mu, logvar, torch.randn_like(mu)).detach()"),
+              hint="No gradient reaches the encoder: z must stay attached to mu and logvar (no .detach(), no torch.no_grad()).")
 
 
 # --------------------------------------------------------------- negative_elbo

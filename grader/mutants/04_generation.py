@@ -1,8 +1,7 @@
 """Misconceptions for 04_generation. Each definition uses the student's name."""
 import torch
-from torch import nn
 
-from grader.mutants import mutant
+from grader.mutants import mutant, source_mutant
 
 
 # ---------------------------------------------------------------- sample_prior
@@ -69,8 +68,9 @@ def latent_grid(n):
 
 
 # ------------------------------------------------------------------------ CVAE
-@mutant("CVAE", "decoder_ignores_label",
-        hint="Your decoder ignores the label: concatenate y_onehot to z before the decoder (torch.cat([z, y_onehot], dim=1)).")
+def _cvae(encoder_input="torch.cat([x, y_onehot], dim=1)", decoder_input="torch.cat([z, y_onehot], dim=1)"):
+    """Source of a CVAE mutant: the notebook's fixed layers fed the wrong inputs."""
+    return f"""
 class CVAE(nn.Module):
     def __init__(self, latent_dim, num_classes=10, hidden_dim=400):
         super().__init__()
@@ -82,60 +82,23 @@ class CVAE(nn.Module):
                                      nn.Linear(hidden_dim, 784))
 
     def encode(self, x, y_onehot):
-        h = self.encoder(torch.cat([x, y_onehot], dim=1))
+        h = self.encoder({encoder_input})
         return self.mu_head(h), self.logvar_head(h)
 
     def decode(self, z, y_onehot):
-        return self.decoder(torch.cat([z, torch.zeros_like(y_onehot)], dim=1))
+        return self.decoder({decoder_input})
 
     def forward(self, x, y_onehot):
         mu, logvar = self.encode(x, y_onehot)
         return self.decode(mu + torch.exp(0.5 * logvar) * torch.randn_like(mu), y_onehot), mu, logvar
+"""
 
 
-@mutant("CVAE", "encoder_ignores_label",
-        hint="Your encoder ignores the label: q(z | x, y) reads torch.cat([x, y_onehot], dim=1).")
-class CVAE(nn.Module):
-    def __init__(self, latent_dim, num_classes=10, hidden_dim=400):
-        super().__init__()
-        self.latent_dim, self.num_classes = latent_dim, num_classes
-        self.encoder = nn.Sequential(nn.Linear(784 + num_classes, hidden_dim), nn.ReLU())
-        self.mu_head = nn.Linear(hidden_dim, latent_dim)
-        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(latent_dim + num_classes, hidden_dim), nn.ReLU(),
-                                     nn.Linear(hidden_dim, 784))
-
-    def encode(self, x, y_onehot):
-        h = self.encoder(torch.cat([x, torch.zeros_like(y_onehot)], dim=1))
-        return self.mu_head(h), self.logvar_head(h)
-
-    def decode(self, z, y_onehot):
-        return self.decoder(torch.cat([z, y_onehot], dim=1))
-
-    def forward(self, x, y_onehot):
-        mu, logvar = self.encode(x, y_onehot)
-        return self.decode(mu + torch.exp(0.5 * logvar) * torch.randn_like(mu), y_onehot), mu, logvar
-
-
-@mutant("CVAE", "label_first",
-        hint="Concatenate in the documented order, [x, y_onehot] and [z, y_onehot]: the fixed layers expect the label last.")
-class CVAE(nn.Module):
-    def __init__(self, latent_dim, num_classes=10, hidden_dim=400):
-        super().__init__()
-        self.latent_dim, self.num_classes = latent_dim, num_classes
-        self.encoder = nn.Sequential(nn.Linear(784 + num_classes, hidden_dim), nn.ReLU())
-        self.mu_head = nn.Linear(hidden_dim, latent_dim)
-        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(latent_dim + num_classes, hidden_dim), nn.ReLU(),
-                                     nn.Linear(hidden_dim, 784))
-
-    def encode(self, x, y_onehot):
-        h = self.encoder(torch.cat([y_onehot, x], dim=1))
-        return self.mu_head(h), self.logvar_head(h)
-
-    def decode(self, z, y_onehot):
-        return self.decoder(torch.cat([y_onehot, z], dim=1))
-
-    def forward(self, x, y_onehot):
-        mu, logvar = self.encode(x, y_onehot)
-        return self.decode(mu + torch.exp(0.5 * logvar) * torch.randn_like(mu), y_onehot), mu, logvar
+source_mutant("CVAE", "decoder_ignores_label", _cvae(decoder_input="torch.cat([z, torch.zeros_like(y_onehot)], dim=1)"),
+              hint="Your decoder ignores the label: concatenate y_onehot to z before the decoder "
+                   "(torch.cat([z, y_onehot], dim=1)).")
+source_mutant("CVAE", "encoder_ignores_label", _cvae(encoder_input="torch.cat([x, torch.zeros_like(y_onehot)], dim=1)"),
+              hint="Your encoder ignores the label: q(z | x, y) reads torch.cat([x, y_onehot], dim=1).")
+source_mutant("CVAE", "label_first", _cvae("torch.cat([y_onehot, x], dim=1)", "torch.cat([y_onehot, z], dim=1)"),
+              hint="Concatenate in the documented order, [x, y_onehot] and [z, y_onehot]: the fixed layers expect the "
+                   "label last.")
