@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .data import binarize as binarize_batch
 from .data import cache_dir
 from .runtime import get_device, progress
 
@@ -43,7 +44,7 @@ def evaluate(model, x, loss_fn, batch_size: int = 1000, binarize: bool = True, s
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size].to(device, non_blocking=True)
         if binarize:
-            xb = torch.bernoulli(xb, generator=gen)
+            xb = binarize_batch(xb, gen, check=False)
         total += loss_fn(xb, *model(xb)) * len(xb)
         count += len(xb)
     model.train()
@@ -75,7 +76,7 @@ def fit(model, train_step, x_train, x_test=None, *, loss_fn=None, epochs: int = 
         for step in range(steps_per_epoch):
             xb = x_train[order[step * batch_size:(step + 1) * batch_size]]
             if binarize:
-                xb = torch.bernoulli(xb, generator=gen)
+                xb = binarize_batch(xb, gen, check=False)
             loss = train_step(model, optimizer, xb)
             running += loss.detach()
             bar.update(1)
