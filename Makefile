@@ -22,7 +22,7 @@ help:
 	@echo "make test         create .venv, install, run every test"
 	@echo "make references   regenerate public + hidden reference outputs from solutions/"
 	@echo "make release      regenerate assignments/ from solutions/"
-	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql://...] [REGRADE=1]"
+	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql+psycopg2://...] [REGRADE=1]"
 	@echo "                 autograde; write feedback HTML, grades CSV and the class report"
 	@echo "make bench [QUICK=1]   speed figures -> docs/benchmarks.md"
 

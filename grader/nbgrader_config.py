@@ -12,7 +12,7 @@ c.CourseDirectory.course_id = "vae-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 # SQLite by default; a large class sets a PostgreSQL URL here or with
-# `make grade DB_URL=postgresql://...`.
+# `make grade DB_URL=postgresql+psycopg2://user@host/db` (psycopg2 is in requirements-dev.txt).
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.pt", "data", "checkpoints"]
 

@@ -7,6 +7,8 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
+from pathlib import Path
 
 
 import pytest
@@ -31,31 +33,37 @@ def _as_postgres(cmd):
 
 
 @pytest.fixture
-def postgres(tmp_path):
+def postgres():
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed (Debian package `postgresql`); cannot start a server")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         pytest.skip("running as root without runuser: initdb refuses to run as root")
-    data, sockets = tmp_path / "pgdata", tmp_path / "sockets"
+    # Under /tmp itself: the server's user must be able to reach its folders
+    # (pytest's own temporary folders are private to root).
+    home = Path(tempfile.mkdtemp(prefix="vae-pg-"))
+    data, sockets = home / "pgdata", home / "sockets"
     sockets.mkdir()
     if os.geteuid() == 0:
-        shutil.chown(tmp_path, "postgres")
-        shutil.chown(sockets, "postgres")
+        for path in (home, sockets):
+            shutil.chown(path, "postgres")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run(_as_postgres([f"{bindir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust"]),
-                   check=True, capture_output=True)
-    subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", str(tmp_path / "log"), "-o",
-                                 f"-k {sockets} -p {port} -c listen_addresses=''", "start"]),
-                   check=True, capture_output=True)
+    for step in ([f"{bindir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust"],
+                 [f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", str(home / "log"), "-o",
+                  f"-k {sockets} -p {port} -c listen_addresses=''", "start"]):
+        result = subprocess.run(_as_postgres(step), capture_output=True, text=True)
+        if result.returncode != 0:
+            shutil.rmtree(home, ignore_errors=True)
+            pytest.skip(f"could not start PostgreSQL here ({Path(step[0]).name}: {result.stderr.strip()[-200:]})")
     try:
         subprocess.run(_as_postgres([f"{bindir}/createdb", "-h", str(sockets), "-p", str(port), "-U", "postgres",
                                      "gradebook"]), check=True, capture_output=True)
-        yield f"postgresql://postgres@/gradebook?host={sockets}&port={port}"
+        yield f"postgresql+psycopg2://postgres@/gradebook?host={sockets}&port={port}"
     finally:
         subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _scores(out):
