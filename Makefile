@@ -15,18 +15,28 @@ OUT         ?= build/grading
 DB_URL      ?=
 REGRADE     ?=
 
-.PHONY: help install lab test test-fast test-binder release references check-release grade bench clean
+.PHONY: help install lab test test-fast test-binder test-browser browser release references check-release grade bench clean
 
 help:
 	@echo "make lab          create .venv, install, open JupyterLab on assignment 01"
 	@echo "make test         create .venv, install, run every test"
+	@echo "make test-browser JupyterLab in headless Chromium: run every notebook, drive the sliders"
+	@echo "make test-binder  the Binder image's packages under 1 CPU and 2 GB"
 	@echo "make references   regenerate public + hidden reference outputs from solutions/"
 	@echo "make release      regenerate assignments/ from solutions/"
 	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql+psycopg2://...] [REGRADE=1]"
 	@echo "                 autograde; write feedback HTML, grades CSV and the class report"
 	@echo "make bench [QUICK=1]   speed figures -> docs/benchmarks.md"
 
-install: $(STAMP)
+# JupyterLab settings every student gets (no news or update pop-ups); the
+# Binder image installs the same file (binder/postBuild).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+install: $(STAMP) $(LAB_SETTINGS)
+
+$(LAB_SETTINGS): binder/overrides.json $(STAMP)
+	mkdir -p $(dir $@)
+	cp binder/overrides.json $@
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,12 +51,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 # Root users (containers) need --allow-root; nobody else gets it.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 LAB_ARGS ?=
+LAB_ROOT ?= $(CURDIR)
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --port=$(PORT) --ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT) \
+lab: $(STAMP) $(LAB_SETTINGS)
+	$(VENV)/bin/jupyter lab --port=$(PORT) --ServerApp.root_dir="$(LAB_ROOT)" $(ALLOW_ROOT) \
 		--LabApp.default_url=/lab/tree/assignments/01_elbo/01_elbo.ipynb $(LAB_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(LAB_SETTINGS) browser
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-binder
 	$(MAKE) --no-print-directory bench QUICK=1
@@ -54,6 +65,24 @@ test: $(STAMP)
 # A replica of the Binder image: its own package list, 1 CPU, a 2 GB cap.
 test-binder: $(STAMP)
 	$(PY) tests/binder_replica.py
+
+# Browser tests use Debian's Chromium; Playwright's own browser download is
+# not used (and not reachable here). Installed with apt when running as root.
+CHROMIUM ?= $(or $(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
+
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| { echo "could not install chromium with apt"; exit 1; }; \
+		else \
+			echo "browser tests need Chromium: run 'sudo apt-get install chromium' (or set CHROMIUM=/path/to/chromium)"; exit 1; \
+		fi; \
+	fi
+
+test-browser: $(STAMP) $(LAB_SETTINGS) browser
+	VAELAB_CHROMIUM="$(CHROMIUM)" $(PY) -m pytest -m browser tests/test_browser.py
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -23,3 +23,12 @@ def solution01():
     from grader.notebooks import exec_solution
 
     return exec_solution(ROOT / "solutions" / "01_elbo" / "01_elbo.ipynb")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Expose each phase's report as ``item.rep_<phase>`` (fixtures save
+    artefacts when the test body failed)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -92,11 +92,14 @@ class LatentExplorer(W.VBox):
         self.update_seconds: list = []
         self._syncing = False
 
+        # The vaelab-* classes name the parts in the page (browser tests find them by these).
         self.image = W.Image(format="png", width=28 * scale, height=28 * scale)
+        self.image.add_class("vaelab-latent-image")
         self.sliders = [W.FloatSlider(value=float(self.z[d]), min=-slider_range, max=slider_range, step=0.05,
                                       description=f"z[{d}]", continuous_update=True,
                                       layout=W.Layout(width="320px")) for d in range(latent_dim)]
         for d, slider in enumerate(self.sliders):
+            slider.add_class("vaelab-latent-slider")
             slider.observe(lambda change, d=d: self._on_slider(d, change["new"]), "value")
         shown = list(range(min(latent_dim, max_sliders)))
         self.dims = W.SelectMultiple(options=list(range(latent_dim)), value=shown, rows=min(latent_dim, 8),
@@ -118,6 +121,7 @@ class LatentExplorer(W.VBox):
         if conditions is not None:
             self.condition = W.ToggleButtons(options=list(conditions), description="class",
                                              style={"button_width": "32px"})
+            self.condition.add_class("vaelab-class-selector")
             self.condition.observe(lambda _: self.render(), "value")
             controls.insert(0, self.condition)
         self.caption = W.HTML()
