@@ -26,7 +26,7 @@ help:
 	@echo "make release      regenerate assignments/ from solutions/"
 	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql+psycopg2://...] [REGRADE=1]"
 	@echo "                 autograde; write feedback HTML, grades CSV and the class report"
-	@echo "make bench [QUICK=1]   speed figures -> docs/benchmarks.md"
+	@echo "make bench [QUICK=1] [ONLY=browser,...]   speed figures -> docs/benchmarks.md"
 
 # JupyterLab settings every student gets (no news or update pop-ups); the
 # Binder image installs the same file (binder/postBuild).
@@ -102,13 +102,16 @@ grade: $(STAMP)
 		$(if $(DB_URL),--db-url "$(DB_URL)") $(if $(REGRADE),--regrade)
 
 QUICK ?=
+# make bench ONLY=browser,slider reruns some sections and keeps the others' results
+ONLY ?=
 # The full run trains on 60k Fashion-MNIST from Debian's dataset-fashion-mnist
 # when it is installed (tried here when running as root; the quick run never needs it).
 bench: $(STAMP)
 	@if [ -z "$(QUICK)" ] && [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
 		|| echo "dataset-fashion-mnist not installable here: benchmarking on the embedded subset"; fi
-	$(PY) -m bench $(if $(QUICK),--quick)
+	@$(MAKE) --no-print-directory browser || echo "no Chromium: the browser latency rows are skipped"
+	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf build .pytest_cache gradebook.db

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import platform
 import sys
 import tempfile
@@ -15,14 +16,15 @@ from pathlib import Path
 
 import torch
 
-from bench import grading, notebooks, training
+from bench import browser, grading, notebooks, training
 from grader import ROOT, assignments
 
 GOALS = {
     "train_speedup_vs_canonical": ("≥", 1.3), "train_fraction_of_gemm_ceiling": ("≥", 0.8),
     "autograde_seconds_per_submission": ("≤", 20), "autograde_speedup_vs_plain_nbgrader": ("≥", 5),
     "notebook_max_seconds": ("≤", 90), "notebook_max_rss_mb": ("≤", 1536), "slider_update_ms": ("≤", 30),
-    "grade_jobs2_speedup": ("report", None), "gpu_epoch_seconds_60k": ("≤", 0.2),
+    "grade_jobs2_speedup": ("report", None),
+    "browser_slider_key_to_image_ms": ("≤", 100), "browser_class_key_to_image_ms": ("≤", 100), "gpu_epoch_seconds_60k": ("≤", 0.2),
 }
 
 
@@ -48,18 +50,11 @@ def versions() -> str:
             f"nbgrader {nbgrader.__version__}, nbclient {nbclient.__version__}")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="default: docs/benchmarks.md (full run) or build/benchmarks-quick.md (--quick)")
-    args = parser.parse_args(argv)
-    quick = args.quick
-    if args.output is None:
-        args.output = ROOT / ("build/benchmarks-quick.md" if quick else "docs/benchmarks.md")
-    cpu = torch.device("cpu")
-    results, notes = {}, []
+SECTIONS = ("training", "notebooks", "slider", "browser", "grading", "gpu")
 
+
+def run_training(quick, names, results, notes):
+    cpu = torch.device("cpu")
     print("[bench] training loop vs canonical loop", flush=True)
     t = training.speedup_vs_canonical(epochs=2 if quick else 4, device=cpu)
     results["train_speedup_vs_canonical"] = (t["speedup"], "x")
@@ -72,7 +67,8 @@ def main(argv=None) -> int:
     notes.append(f"- matmul throughput: training loop {g['achieved_gflops']:.1f} GFLOP/s, "
                  f"bare float32 GEMM at the same shapes {g['ceiling_gflops']:.1f} GFLOP/s")
 
-    names = assignments()
+
+def run_notebooks(quick, names, results, notes):
     print("[bench] notebooks top to bottom", flush=True)
     nb = notebooks.notebooks(names[:2] if quick else names)
     results["notebook_max_seconds"] = (max(r["seconds"] for r in nb), "s")
@@ -80,10 +76,31 @@ def main(argv=None) -> int:
     notes.append("- notebooks: " + "; ".join(f"{r['notebook']} {r['seconds']:.1f} s, {r['peak_rss_mb']:.0f} MB"
                                             for r in nb) + (" (quick: first two only)" if quick else ""))
 
-    print("[bench] latent explorer", flush=True)
+
+def run_slider(quick, names, results, notes):
+    print("[bench] latent explorer (kernel side)", flush=True)
     s = notebooks.slider_update_ms(50 if quick else 300)
     results["slider_update_ms"] = (s["median_ms"], "ms")
+    notes.append(f"- slider update in the kernel (decode + PNG encode, {s['updates']} updates): "
+                 f"median {s['median_ms']:.2f} ms")
 
+
+def run_browser(quick, names, results, notes):
+    print("[bench] latent explorer in JupyterLab + Chromium (key press to new image)", flush=True)
+    b = browser.key_to_image(presses=6 if quick else 30)
+    if b is None:
+        notes.append("- browser latency: not measured (no Chromium; `make browser` installs it)")
+        return
+    results["browser_slider_key_to_image_ms"] = (b["slider"]["median"], "ms")
+    results["browser_class_key_to_image_ms"] = (b["class"]["median"], "ms")
+    notes.append(f"- key press to new image in the page (JupyterLab {b['jupyterlab']}, {b['chromium']}, headless, "
+                 f"same machine): latent slider ArrowRight median {b['slider']['median']:.0f} ms, "
+                 f"90th percentile {b['slider']['p90']:.0f} ms over {b['slider']['n']} presses; CVAE class "
+                 f"button Enter median {b['class']['median']:.0f} ms, 90th percentile {b['class']['p90']:.0f} ms "
+                 f"over {b['class']['n']} presses; Run All of solutions/04 in the page {b['run_all_seconds']:.1f} s")
+
+
+def run_grading(quick, names, results, notes):
     print("[bench] grading", flush=True)
     with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp:
         tmp = Path(tmp)
@@ -105,28 +122,71 @@ def main(argv=None) -> int:
         notes.append(f"- batch of {4 if quick else 8} notebooks: serial {serial['batch_seconds']:.1f} s, "
                      f"JOBS=2 {parallel['batch_seconds']:.1f} s (grading only; set-up excluded)")
 
+
+def run_gpu(quick, names, results, notes):
     if torch.cuda.is_available():
         gpu = training.gpu_epoch_60k()
         results["gpu_epoch_seconds_60k"] = (gpu["seconds"], "s")
         notes.append(f"- GPU epoch: {gpu['device']}, {gpu['seconds']:.3f} s per 60,000-image epoch")
 
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default="", help=f"comma-separated sections to rerun ({', '.join(SECTIONS)}); "
+                        "the other sections keep their last results")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="default: docs/benchmarks.md (full run) or build/benchmarks-quick.md (--quick)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    if args.output is None:
+        args.output = ROOT / ("build/benchmarks-quick.md" if quick else "docs/benchmarks.md")
+    chosen = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+
+    # Results are kept per section in a JSON file next to the document, so a
+    # partial run (--only) replaces its own rows and keeps the others.
+    store = args.output.with_suffix(".json")
+    saved = json.loads(store.read_text()) if args.only and store.exists() else {}
+    names = assignments()
+    for section in SECTIONS:
+        if section not in chosen:
+            continue
+        results, notes = {}, []
+        globals()[f"run_{section}"](quick, names, results, notes)
+        saved[section] = {"results": {k: list(v) for k, v in results.items()}, "notes": notes,
+                          "date": datetime.date.today().isoformat(), "machine": machine(), "versions": versions()}
+
     command = "make bench" + (" QUICK=1" if quick else "")
+    dates = sorted({v["date"] for v in saved.values()})
     lines = [f"# Benchmarks ({'quick smoke run' if quick else 'full run'})", "",
-             "Generated by `" + command + "` on " + datetime.date.today().isoformat() + ".", "",
-             f"- machine: {machine()}", f"- libraries: {versions()}", "",
-             "| figure | value | goal | met |", "|---|---|---|---|"]
-    for name, (value, unit) in results.items():
+             "Generated by `" + command + "` on " + ", ".join(dates) + ".", ""]
+    for machine_line in sorted({v["machine"] for v in saved.values()}):
+        lines.append(f"- machine: {machine_line}")
+    for version_line in sorted({v["versions"] for v in saved.values()}):
+        lines.append(f"- libraries: {version_line}")
+    lines += ["", "| figure | value | goal | met |", "|---|---|---|---|"]
+    every = {}
+    for section in SECTIONS:
+        every.update({k: tuple(v) for k, v in saved.get(section, {}).get("results", {}).items()})
+    for name, (value, unit) in every.items():
         op, goal = GOALS[name]
         met = "" if goal is None else ("yes" if (value >= goal if op == "≥" else value <= goal) else "**no**")
         lines.append(f"| `{name}` | {value:.3g} {unit} | {op} {goal if goal is not None else ''} | {met} |")
-    lines += ["", "Details:", *notes, ""]
-    if args.output:
-        previous = args.output.read_text() if args.output.exists() else ""
-        marker = "<!-- analysis -->"
-        analysis = previous[previous.index(marker):] if marker in previous else marker + "\n"
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text("\n".join(lines) + "\n" + analysis)
-    for name, (value, unit) in results.items():
+    lines += ["", "Details:"]
+    for section in SECTIONS:
+        if section in saved:
+            lines += saved[section]["notes"]
+    lines.append("")
+    previous = args.output.read_text() if args.output.exists() else ""
+    marker = "<!-- analysis -->"
+    analysis = previous[previous.index(marker):] if marker in previous else marker + "\n"
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(lines) + "\n" + analysis)
+    store.write_text(json.dumps(saved, indent=1) + "\n")
+    for name, (value, unit) in every.items():
         print(f"BENCH {name} {value:.4g} {unit}")
     return 0
 
