@@ -88,7 +88,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 references: $(STAMP)
-	$(PY) -m grader.references
+	$(PY) -m grader.make_references
 
 release: $(STAMP)
 	$(PY) -m grader.release

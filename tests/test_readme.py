@@ -24,3 +24,20 @@ def test_every_make_target_in_the_readme_exists():
     makefile = (ROOT / "Makefile").read_text()
     for target in set(re.findall(r"make ([a-z][a-z-]+)", README)):
         assert re.search(rf"^{target}:", makefile, re.M), f"README mentions `make {target}`"
+
+
+def test_every_python_module_the_makefile_runs_is_runnable():
+    """`$(PY) -m pkg.mod` in a recipe must name a module (or a package with
+    a __main__), or that make target fails for the instructor."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    makefile = (ROOT / "Makefile").read_text()
+    modules = set(re.findall(r"\$\(PY\) -m ([A-Za-z_][\w.]*)", makefile))
+    assert "grader.make_references" in modules
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None, f"Makefile runs missing module {name}"
+        if spec.submodule_search_locations is not None:  # a package needs a __main__
+            assert importlib.util.find_spec(f"{name}.__main__") is not None, f"`python -m {name}` cannot run"
