@@ -42,7 +42,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import HIDDEN_REFERENCES, ROOT, SOLUTIONS, assignments, sandbox
+from grader import ROOT, SOLUTIONS, assignments, sandbox, seal
 from grader.nbgrader_api import CONFIG_FILE, api_for
 
 # <student>_<anything>_<NN_name>.ipynb, as LMS bulk downloads name files.
@@ -227,10 +227,15 @@ def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
 
 
 def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tuple[bool, str, Path]:
+    """One nbgrader autograde attempt. The kernel it starts is sealed
+    (grader/seal.py): its own home and user, hidden inputs but no answers."""
     work = _stage(out, student, assignment, blank_cells)
-    env = dict(os.environ, VAELAB_HIDDEN_REFERENCES=str(HIDDEN_REFERENCES), PYTHONUNBUFFERED="1",
-               MPLBACKEND="Agg", VAELAB_CACHE=str(work / "cache"), OMP_NUM_THREADS=str(THREADS_PER_JOB),
-               MKL_NUM_THREADS=str(THREADS_PER_JOB))
+    kernel_env, home = seal.prepare(work, assignment)
+    work_home = work / "kernel-home.txt"
+    work_home.write_text(str(home))
+    env = {k: v for k, v in os.environ.items() if k not in ("VAELAB_HIDDEN_REFERENCES", "VAELAB_SEALED_RESULTS")}
+    env.update(kernel_env, PYTHONUNBUFFERED="1", MPLBACKEND="Agg", VAELAB_CACHE=str(work / "cache"),
+               OMP_NUM_THREADS=str(THREADS_PER_JOB), MKL_NUM_THREADS=str(THREADS_PER_JOB))
     try:
         result = _nbgrader(["autograde", assignment, f"--student={student}", "--create", "--force"],
                            cwd=work, timeout=AUTOGRADE_TIMEOUT, env=env, limited=True)
@@ -242,6 +247,17 @@ def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tup
     log = (result.stdout + result.stderr).strip().splitlines()
     reason = next((line.strip() for line in reversed(log) if "Kernel died" in line or "DeadKernel" in line), "")
     return False, reason or (log[-1][:200] if log else f"nbgrader exited with {result.returncode}"), work
+
+
+def _kernel_home(work: Path) -> Path | None:
+    with contextlib.suppress(OSError):
+        return Path((work / "kernel-home.txt").read_text())
+    return None
+
+
+def _discard(work: Path) -> None:
+    seal.remove_home(_kernel_home(work))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _todo_cells(out: Path, assignment: str) -> list:
@@ -262,7 +278,7 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
     message = ""
     if not ok:  # find the TODO cell that stops the grader; blank it and grade the rest
         for cell_id in _todo_cells(out, assignment):
-            shutil.rmtree(work, ignore_errors=True)
+            _discard(work)
             retry_ok, _, work = _run_worker(out, student, assignment, blank_cells=(cell_id,))
             if retry_ok:
                 ok = True
@@ -272,6 +288,10 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
                 break
         else:
             message = f"could not be graded ({reason}): 0 points"
+    if ok:  # the hidden tests' verdicts, decided outside the kernel
+        verdicts = seal.judge(_kernel_home(work), assignment)
+        seal.apply(_sqlite(work / "gradebook.db"), work / "autograded" / student / assignment / f"{assignment}.ipynb",
+                   assignment, student, verdicts)
     if ok and violations:
         zero_and_flag(_sqlite(work / "gradebook.db"), assignment, student)
         message = ("Integrity check: your code tampers with the grading tools (" + "; ".join(violations[:3]) +
@@ -304,7 +324,7 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
     done = out / "done" / f"{s}__{a}.json"
     done.parent.mkdir(exist_ok=True)
     done.write_text(json.dumps(asdict(outcome)))
-    shutil.rmtree(work, ignore_errors=True)
+    _discard(work)
 
 
 def previously_done(out: Path, student: str, assignment: str) -> Outcome | None:
@@ -342,7 +362,10 @@ def main(argv=None) -> int:
     print(f"Preparing course folder {out}")
     main_url = prepare_course(out, names, args.db_url)
     pairs, problems = collect(args.submissions.resolve(), out, names, args.name_pattern)
-    limits = sandbox.describe()
+    # What grading kernels must not see: answers, solutions, other students' work.
+    seal.hide([ROOT / "grader", SOLUTIONS, ROOT / "tests", ROOT / ".git", ROOT / "build", out,
+               args.submissions.resolve()])
+    limits = {**sandbox.describe(), **seal.describe()}
     print("Limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     if not pairs and not problems:
         print("No submissions found. Expected <student>/<assignment>/<assignment>.ipynb or an LMS zip.")

@@ -84,6 +84,30 @@ CASES = {
     "read_hidden_references": (_kl("    import os\n    refs = torch.load(os.path.join(os.environ['VAELAB_HIDDEN_"
                                    "REFERENCES'], '01_elbo.pt'))\n    return torch.zeros(mu.shape[0])\n"), 0,
                                "Integrity"),
+    # Obfuscated past the static scan; sealed grading (grader/seal.py) stops them: the kernel
+    # never holds the hidden answers, and their files are covered in its mount namespace.
+    "stack_walk_for_answers": (_kl(
+        "    frame = getattr(__import__('sy' + 's'), '_get' + 'frame')(1)\n"
+        "    while frame is not None:\n"
+        "        for value in list(frame.f_locals.values()):\n"
+        "            if isinstance(value, dict) and 'expected' in value and 'args' in value:\n"
+        "                if torch.equal(value['args'][0], mu):\n"
+        "                    return value['expected']\n"
+        "        frame = frame.f_back\n"
+        "    return torch.zeros(mu.shape[0])\n"), FULL - 2, "hidden cases fail"),
+    "obfuscated_reference_read": (_kl(
+        "    import pathlib\n"
+        "    refs = __import__('vaelab.refer' + 'ences', fromlist=['x'])\n"
+        "    places = [getattr(refs, 'hidden' + '_path')('01_elbo')]\n"
+        "    places.append(pathlib.Path(refs.__file__).resolve().parents[2] / ('gra' + 'der') / 'references' / '01_elbo.pt')\n"
+        "    for place in places:\n"
+        "        try:\n"
+        "            for case in refs.load(place)['functions']['kl_standard_normal']['cases']:\n"
+        "                if torch.equal(case['args'][0], mu):\n"
+        "                    return case['expected']\n"
+        "        except Exception as err:\n"
+        "            print('no answers at', place, type(err).__name__)\n"
+        "    return torch.zeros(mu.shape[0])\n"), FULL - 2, "hidden cases fail"),
     "network_access": (_kl(KL_OK, after="\n\nimport urllib.request\nurllib.request.urlopen("
                                         "'http://192.0.2.1/', timeout=3)\n"), FULL, ""),
     "huge_output": (_kl(KL_OK, after="\n\nprint('x' * 10_000_000)\n"), FULL, ""),

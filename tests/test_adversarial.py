@@ -1,5 +1,5 @@
 """Issue: hostile or broken submissions must never break the batch or earn
-points they did not earn. Twenty-four of them are graded in one batch, twice
+points they did not earn. Twenty-seven of them are graded in one batch, twice
 (serially and with two jobs); both runs must agree exactly."""
 import csv
 import re
@@ -68,6 +68,16 @@ def test_crashes_cost_only_their_own_points(two_runs):
                      "nan_result", "wrong_shape", "wrong_dtype"):
             assert scores.get(name) == 4.0, (name, scores.get(name))
         assert scores["huge_output"] == 6.0 and scores["network_access"] == 6.0
+
+
+def test_answers_stay_out_of_reach_of_student_code(two_runs):
+    """Obfuscated stack walks and file reads evade the static scan (they are
+    not flagged) and still find no answers: sealed grading keeps them out of the kernel."""
+    _, runs = two_runs
+    for out, scores, problems in runs:
+        for name in ("stack_walk_for_answers", "obfuscated_reference_read"):
+            assert scores[name] == 4.0, (name, scores[name])
+            assert "Integrity" not in _feedback(out, name)
 
 
 def test_correct_submissions_in_the_same_batch_keep_full_marks(two_runs):

@@ -1,0 +1,69 @@
+"""Start a grading kernel in a sandbox of its own (the kernel command of the
+worker's ``python3`` kernelspec, written by grader/seal.py).
+
+    [unshare --mount --pid ...] python kernel_launcher.py --home DIR
+        [--hide PATH ...] [--kernels-root DIR] PYTHON CONNECTION_FILE
+
+Inside a private mount and PID namespace (when ``unshare`` put it there):
+an empty, read-only tmpfs is mounted over every --hide path (the hidden
+answers, the solutions, the grading folder, ...), and over --kernels-root,
+the folder of all kernels' homes, after which only this kernel's own home is
+bound back. Then the connection file is copied into the home, the process
+moves there, and ipykernel is exec'd through ``setpriv`` with every
+capability dropped and no way to gain one, so the kernel can neither undo
+the mounts nor look at other processes. Without a namespace only the home and
+environment change. A standalone script on purpose: it imports nothing from
+the course.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+
+
+def _mount(*args, pass_fds=()):
+    subprocess.run(["mount", *args], check=True, pass_fds=pass_fds, capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--hide", action="append", default=[])
+    parser.add_argument("--kernels-root", default=None)
+    parser.add_argument("--drop-capabilities", action="store_true")
+    parser.add_argument("python")
+    parser.add_argument("connection_file")
+    args, extra = parser.parse_known_args()  # extra: options nbclient adds for ipykernel
+
+    home = os.path.abspath(args.home)
+    connection = os.path.join(home, "kernel-connection.json")
+    shutil.copyfile(args.connection_file, connection)
+    os.chmod(connection, 0o600)
+    for path in args.hide:
+        if os.path.isdir(path):
+            _mount("-t", "tmpfs", "-o", "ro,size=4k,mode=755", "tmpfs", path)
+        elif os.path.exists(path):
+            _mount("--bind", "-o", "ro", "/dev/null", path)
+    if args.kernels_root:
+        keep = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
+        _mount("-t", "tmpfs", "-o", "size=4k,mode=711", "tmpfs", args.kernels_root)
+        os.makedirs(home, mode=0o700)
+        # --no-canonicalize: bind the directory the descriptor holds, not the path it had
+        _mount("--no-canonicalize", "--bind", f"/proc/self/fd/{keep}", home, pass_fds=(keep,))
+        os.close(keep)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP", "JUPYTER_PATH")}
+    env.update(HOME=home, TMPDIR=os.path.join(home, "tmp"), VAELAB_CACHE=os.path.join(home, "cache"),
+               MPLCONFIGDIR=os.path.join(home, ".matplotlib"), IPYTHONDIR=os.path.join(home, ".ipython"),
+               VAELAB_HIDDEN_REFERENCES=os.path.join(home, "inputs"),
+               VAELAB_SEALED_RESULTS=os.path.join(home, "results"))
+    os.chdir(home)
+    kernel = [args.python, "-m", "ipykernel_launcher", "-f", connection, *extra]
+    if args.drop_capabilities:
+        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        kernel = [setpriv, "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all", "--no-new-privs",
+                  "--", *kernel]
+    os.execve(kernel[0], kernel, env)
+
+
+if __name__ == "__main__":
+    main()

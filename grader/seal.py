@@ -1,0 +1,258 @@
+"""Sealed grading: the hidden answers never enter the kernel that runs student code.
+
+nbgrader decides a test cell's points inside the student's kernel, so any
+answer the test compares against sits in memory the student's code can read
+(walk up the stack, scan ``gc``, open the file the test opened). Here:
+
+1. the worker gives nbgrader a kernelspec of its own whose command is
+   ``grader/kernel_launcher.py``: the kernel starts in a fresh home holding
+   only the hidden *inputs* (``references.inputs_only``) and, where the
+   system allows it (``unshare``), in private mount and PID namespaces in
+   which the answers, the solutions, the grading folder, the submissions and
+   every other kernel's home are covered by empty file systems, with all
+   capabilities dropped so it cannot uncover them;
+2. the hidden test cells call ``vaelab.checks.grade``, which in that kernel
+   only *records* the outputs (``VAELAB_SEALED_RESULTS``);
+3. after nbgrader finishes, :func:`judge` compares the recorded outputs with
+   the answers in a separate process of the grader (time- and memory-limited,
+   reading the untrusted files with torch's weights-only loader and a
+   sympy parser that never evaluates code), and :func:`apply` writes the
+   verdict into the worker's gradebook and into the test cell's output, so
+   feedback shows it. A test whose outputs are missing or unreadable earns 0.
+
+A submission can therefore not score by patching the comparison, by
+redefining the test helpers or by reading the answers: the comparison does
+not run where its code runs, and the answer files are not visible to it.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import nbformat
+
+from grader import HIDDEN_REFERENCES, ROOT, SOLUTIONS
+
+LAUNCHER = Path(__file__).with_name("kernel_launcher.py")
+JUDGE_TIMEOUT = int(os.environ.get("VAELAB_JUDGE_TIMEOUT", "300"))
+GRADE_CALL = re.compile(r"""\bgrade\(\s*["'](\w+)["']""")
+_lock = threading.Lock()
+_ROOT_DIR: list = []
+
+
+# Private mount and PID namespaces; as a normal user, inside a user namespace.
+_NAMESPACES = (["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private"],
+               ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
+                "--propagation", "private"])
+
+
+@functools.lru_cache(maxsize=1)
+def isolation() -> tuple:
+    """(command prefix, '') when kernels can be isolated here, else ([], reason)."""
+    if os.environ.get("VAELAB_KERNEL_ISOLATION", "").lower() in ("off", "0", "no"):
+        return [], "switched off (VAELAB_KERNEL_ISOLATION=off)"
+    if not (shutil.which("unshare") and shutil.which("mount") and shutil.which("setpriv")):
+        return [], "unshare, mount or setpriv is missing"
+    reason = "unshare is not permitted here"
+    with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "secret").mkdir()
+        (tmp / "secret" / "answer").write_text("42")
+        (tmp / "kernels" / "mine").mkdir(parents=True)
+        (tmp / "kernels" / "other").mkdir()
+        (tmp / "kernels" / "other" / "results").write_text("theirs")
+        (tmp / "conn.json").write_text("{}")
+        check = ("import os, sys\n"
+                 "hidden = os.path.exists('{s}/answer') or os.path.exists('{k}/other/results')\n"
+                 "mine = os.path.exists(os.path.join(os.getcwd(), 'kernel-connection.json'))\n"
+                 "print('sealed' if mine and not hidden and len(os.listdir('/proc')) < 100 else 'open')\n"
+                 ).format(s=tmp / "secret", k=tmp / "kernels")
+        fake_python = tmp / "python"
+        fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c \"$(cat {tmp / 'check.py'})\"\n")
+        (tmp / "check.py").write_text(check)
+        fake_python.chmod(0o755)
+        for prefix in _NAMESPACES:
+            argv = [*prefix, sys.executable, str(LAUNCHER), "--home", str(tmp / "kernels" / "mine"),
+                    "--hide", str(tmp / "secret"), "--kernels-root", str(tmp / "kernels"), "--drop-capabilities",
+                    str(fake_python), str(tmp / "conn.json")]
+            try:
+                probe = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            except (OSError, subprocess.TimeoutExpired) as err:
+                reason = f"probe failed ({err})"
+                continue
+            if probe.returncode == 0 and probe.stdout.strip().endswith("sealed"):
+                return prefix, ""
+            reason = (probe.stderr.strip().splitlines() or [probe.stdout.strip() or "probe failed"])[-1][:200]
+    return [], reason
+
+
+def _kernel_root() -> Path:
+    """One folder per batch for kernel homes."""
+    with _lock:
+        if not _ROOT_DIR:
+            root = Path(tempfile.mkdtemp(prefix="vaelab-kernels-"))
+            (root / "inputs").mkdir()
+            _ROOT_DIR.append(root)
+        return _ROOT_DIR[0]
+
+
+_HIDDEN: list = []
+
+
+def hide(paths) -> None:
+    """Paths every grading kernel must not see (set once per batch)."""
+    _HIDDEN[:] = [str(Path(p).resolve()) for p in paths if Path(p).exists()]
+
+
+def _inputs_file(assignment: str) -> Path:
+    """The hidden inputs without their answers, written once per batch."""
+    from vaelab import references
+
+    path = _kernel_root() / "inputs" / f"{assignment}.pt"
+    with _lock:
+        if not path.exists():
+            full = references.load(HIDDEN_REFERENCES / f"{assignment}.pt")
+            references.save(references.inputs_only(full), path)
+    return path
+
+
+def prepare(work: Path, assignment: str) -> tuple[dict, Path]:
+    """Kernelspec and kernel home for one grading attempt; returns (env, home)."""
+    home = Path(tempfile.mkdtemp(dir=_kernel_root(), prefix="k-"))
+    for sub in ("inputs", "results", "cache", "tmp", ".matplotlib", ".ipython"):
+        (home / sub).mkdir()
+    shutil.copy(_inputs_file(assignment), home / "inputs" / f"{assignment}.pt")
+    prefix, _ = isolation()
+    argv = [*prefix, sys.executable, str(LAUNCHER), "--home", str(home)]
+    if prefix:
+        argv += [*itertools.chain.from_iterable(("--hide", p) for p in _HIDDEN),
+                 "--kernels-root", str(_kernel_root()), "--drop-capabilities"]
+    argv += [sys.executable, "{connection_file}"]
+    spec = work / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "Python 3 (sealed grading)", "language": "python",
+         "metadata": {"debugger": False}}, indent=1))
+    return {"JUPYTER_PATH": str(work / "jupyter")}, home
+
+
+def remove_home(home: Path | None) -> None:
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=None)
+def graded_functions(assignment: str) -> dict:
+    """grade_id of each hidden-test cell -> the functions it grades (from the source notebook)."""
+    nb = nbformat.read(str(SOLUTIONS / assignment / f"{assignment}.ipynb"), as_version=4)
+    found = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+            names = GRADE_CALL.findall(cell.source)
+            if names:
+                found[meta["grade_id"]] = names
+    return found
+
+
+# ------------------------------------------------------------------ judging
+def _judge_here(results: Path, assignment: str) -> dict:
+    """Runs in the judge process: grade_id -> {"passed": bool, "lines": [...]}."""
+    from vaelab import checks, references
+
+    checks._load_drivers()
+    functions = references.load(HIDDEN_REFERENCES / f"{assignment}.pt")["functions"]
+    verdicts = {}
+    for grade_id, names in graded_functions(assignment).items():
+        passed, lines = True, []
+        for name in names:
+            path = results / f"{name}.pt"
+            if not path.exists():
+                passed = False
+                lines.append(f"{name}: no outputs were recorded, so no hidden case passes "
+                             "(the test cell stopped before the end; see the error above).")
+                continue
+            try:
+                answers = references.load_answers(path)
+                report = checks.judge(name, functions[name], answers["cases"])
+            except Exception as err:
+                passed = False
+                lines.append(f"{name}: the recorded outputs could not be read ({type(err).__name__}): 0 points.")
+                continue
+            passed = passed and report.passed
+            lines += checks.verdict_lines(report)
+        verdicts[grade_id] = {"passed": passed, "lines": lines}
+    return verdicts
+
+
+def judge(home: Path, assignment: str) -> dict:
+    """Judge one attempt's recorded outputs in a limited process of the grader."""
+    from grader import sandbox
+
+    command = [*sandbox.memory_limit(), sys.executable, "-m", "grader.seal", str(home / "results"), assignment]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.pop("VAELAB_SEALED_RESULTS", None)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=JUDGE_TIMEOUT, env=env, cwd=ROOT)
+        if done.returncode == 0:
+            return json.loads(done.stdout.strip().splitlines()[-1])
+        problem = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1][:200]
+    except subprocess.TimeoutExpired:
+        problem = f"judging took longer than {JUDGE_TIMEOUT} s"
+    except (ValueError, IndexError) as err:
+        problem = f"unreadable verdict ({err})"
+    return {grade_id: {"passed": False, "lines": [f"The grader could not judge this test ({problem}): 0 points."]}
+            for grade_id in graded_functions(assignment)}
+
+
+def apply(gradebook_url: str, notebook: Path, assignment: str, student: str, verdicts: dict) -> None:
+    """Write the verdicts into the worker's gradebook and the test cells' outputs."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(gradebook_url) as gb:
+        sub = gb.find_submission(assignment, student)
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                if grade.name in verdicts:
+                    grade.auto_score = float(grade.max_score) if verdicts[grade.name]["passed"] else 0.0
+        gb.db.commit()
+    nb = nbformat.read(str(notebook), as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id not in verdicts or cell.cell_type != "code":
+            continue
+        verdict = verdicts[grade_id]
+        kept = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]  # the kernel's own errors
+        text = "\n".join(verdict["lines"])
+        if verdict["passed"]:
+            kept.append(nbformat.v4.new_output("stream", name="stdout", text=text + "\n"))
+        else:
+            kept.append(nbformat.v4.new_output("error", ename="AssertionError", evalue=text,
+                                               traceback=[f"AssertionError: {verdict['lines'][0]}", *verdict["lines"][1:]]))
+        cell.outputs = kept
+    nbformat.write(nb, str(notebook))
+
+
+def describe() -> dict:
+    prefix, reason = isolation()
+    if prefix:
+        seen = "; ".join(_HIDDEN) if _HIDDEN else "nothing"
+        kernel = ("private mount + PID namespaces, no capabilities; covered: " + seen +
+                  " and every other kernel's home")
+    else:
+        kernel = (f"not isolated ({reason}): student code could open files the grader can read; "
+                  "the answers are still never loaded into the kernel")
+    return {"kernel_sandbox": kernel, "hidden_answers": "compared outside the kernel (sealed grading)"}
+
+
+if __name__ == "__main__":  # the judge process: python -m grader.seal RESULTS_DIR ASSIGNMENT
+    print(json.dumps(_judge_here(Path(sys.argv[1]), sys.argv[2])))
