@@ -393,9 +393,11 @@ def main(argv=None) -> int:
         for proc in list(_LIVE):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        seal.cleanup()
         print(f"\nInterrupted: {len(outcomes)} notebook(s) finished and kept; run the same command to resume.")
         return 130
     pool.shutdown()
+    seal.cleanup()
     batch_seconds = time.perf_counter() - batch_start
     (out / "batch.json").write_text(json.dumps({"jobs": args.jobs, "notebooks": len(todo), "seconds": batch_seconds}))
 

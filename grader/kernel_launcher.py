@@ -9,15 +9,18 @@ an empty, read-only tmpfs is mounted over every --hide path (the hidden
 answers, the solutions, the grading folder, ...), and over --kernels-root,
 the folder of all kernels' homes, after which only this kernel's own home is
 bound back. Then the connection file is copied into the home, the process
-moves there, and ipykernel is exec'd through ``setpriv`` with every
+moves there, and ipykernel is started through ``setpriv`` with every
 capability dropped and no way to gain one, so the kernel can neither undo
-the mounts nor look at other processes. Without a namespace only the home and
+the mounts nor look at other processes. This script stays as the namespace's
+first process (PID 1, whose special signal rules the kernel must not
+inherit): it passes signals on and exits with the kernel's status. Without a namespace only the home and
 environment change. A standalone script on purpose: it imports nothing from
 the course.
 """
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 
 
@@ -62,7 +65,25 @@ def main() -> None:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         kernel = [setpriv, "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all", "--no-new-privs",
                   "--", *kernel]
-    os.execve(kernel[0], kernel, env)
+    if os.getpid() != 1:
+        os.execve(kernel[0], kernel, env)
+    # First process of a new PID namespace: stay as its init (signals without a handler never
+    # reach PID 1, so the kernel must not be it), run the kernel as a child, pass signals on,
+    # reap orphans, and end with the kernel's status, so a kernel death is seen as one.
+    env.pop("JPY_PARENT_PID", None)  # the kernel's parent is this PID 1, not the launching process
+    child = os.fork()
+    if child == 0:
+        os.execve(kernel[0], kernel, env)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signum, lambda number, _frame: os.kill(child, number))
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        if pid == child:
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(128 - code if code < 0 else code)
 
 
 if __name__ == "__main__":

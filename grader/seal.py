@@ -105,6 +105,14 @@ def _kernel_root() -> Path:
         return _ROOT_DIR[0]
 
 
+def cleanup() -> None:
+    """Remove this batch's kernel homes and inputs (at the end of a batch)."""
+    with _lock:
+        for root in _ROOT_DIR:
+            shutil.rmtree(root, ignore_errors=True)
+        _ROOT_DIR.clear()
+
+
 _HIDDEN: list = []
 
 

@@ -111,7 +111,7 @@ def test_recorded_answers_are_read_without_running_code(tmp_path):
 
     import pickle
 
-    (tmp_path / "y.pt").write_bytes(pickle.dumps({"name": "y", "cases": [Boom()]}))
+    (tmp_path / "y.pt").write_bytes(pickle.dumps({"name": "y", "cases": [Boom()]}, protocol=2))
     with pytest.raises(Exception):
         references.load_answers(tmp_path / "y.pt")
     assert not marker.exists()
