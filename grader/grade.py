@@ -13,9 +13,11 @@ Steps, in order:
    notebooks for another assignment are reported, never fatal);
 3. grade each (student, assignment) in its own worker folder with a private
    copy of the template gradebook, in a separate, resource-limited process
-   (grader/sandbox.py); JOBS workers run at once. A notebook that kills its
-   kernel is regraded with the offending TODO cell blanked, so it only costs
-   the points that depended on that cell;
+   (grader/sandbox.py) whose kernel is sealed (grader/seal.py): it sees the
+   hidden inputs but not the answers, and the hidden tests' verdicts are
+   decided afterwards in the grader's own process; JOBS workers run at once.
+   A notebook that kills its kernel is regraded with the offending TODO cell
+   blanked, so it only costs the points that depended on that cell;
 4. merge each finished worker into the course gradebook (one writer, so no
    SQLite contention) and mark it done, so an interrupted batch resumes where
    it stopped;

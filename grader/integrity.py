@@ -1,10 +1,10 @@
 """Static integrity scan of a submission before it is graded.
 
-A notebook runs its own code in the same process as the tests that grade it,
-so a determined submission could tamper with the checking machinery. vaelab
-binds its comparison functions at import time (patching ``torch.allclose``
-or ``numpy.allclose`` changes nothing), and nbgrader restores locked cells;
-this scan closes the remaining gaps by flagging code that:
+The real protection is structural: under ``make grade`` the hidden tests'
+answers never enter the kernel, and their verdicts are decided outside it
+(grader/seal.py), so tampering cannot earn points. This scan is a second,
+visible line: it names the attempt in the feedback and flags the notebook
+for the instructor, by flagging code that:
 
 - assigns to, deletes or ``setattr``s attributes of torch, numpy, vaelab,
   builtins, sys or the check helpers;
