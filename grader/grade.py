@@ -360,6 +360,7 @@ def main(argv=None) -> int:
         parser.error("--jobs must be at least 1")
     global THREADS_PER_JOB
     THREADS_PER_JOB = max(1, (os.cpu_count() or 1) // args.jobs)
+    seal.configure(args.jobs)
     out = args.out.resolve()
     print(f"Preparing course folder {out}")
     main_url = prepare_course(out, names, args.db_url)
@@ -395,7 +396,7 @@ def main(argv=None) -> int:
         for proc in list(_LIVE):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-        seal.cleanup()
+        seal.cleanup(kill=True)
         print(f"\nInterrupted: {len(outcomes)} notebook(s) finished and kept; run the same command to resume.")
         return 130
     pool.shutdown()

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import HIDDEN_REFERENCES, ROOT, SOLUTIONS
+from grader import HIDDEN_REFERENCES, SOLUTIONS
 
 LAUNCHER = Path(__file__).with_name("kernel_launcher.py")
 JUDGE_TIMEOUT = int(os.environ.get("VAELAB_JUDGE_TIMEOUT", "300"))
@@ -105,8 +105,9 @@ def _kernel_root() -> Path:
         return _ROOT_DIR[0]
 
 
-def cleanup() -> None:
-    """Remove this batch's kernel homes and inputs (at the end of a batch)."""
+def cleanup(kill: bool = False) -> None:
+    """End the judge processes; remove this batch's kernel homes and inputs."""
+    shutdown(kill)
     with _lock:
         for root in _ROOT_DIR:
             shutil.rmtree(root, ignore_errors=True)
@@ -173,12 +174,19 @@ def graded_functions(assignment: str) -> dict:
 
 
 # ------------------------------------------------------------------ judging
+@functools.lru_cache(maxsize=None)
+def _answers(assignment: str) -> dict:
+    from vaelab import references
+
+    return references.load(HIDDEN_REFERENCES / f"{assignment}.pt")["functions"]
+
+
 def _judge_here(results: Path, assignment: str) -> dict:
-    """Runs in the judge process: grade_id -> {"passed": bool, "lines": [...]}."""
+    """Runs in a judge process: grade_id -> {"passed": bool, "lines": [...]}."""
     from vaelab import checks, references
 
     checks._load_drivers()
-    functions = references.load(HIDDEN_REFERENCES / f"{assignment}.pt")["functions"]
+    functions = _answers(assignment)
     verdicts = {}
     for grade_id, names in graded_functions(assignment).items():
         passed, lines = True, []
@@ -202,24 +210,86 @@ def _judge_here(results: Path, assignment: str) -> dict:
     return verdicts
 
 
-def judge(home: Path, assignment: str) -> dict:
-    """Judge one attempt's recorded outputs in a limited process of the grader."""
+def _judge_init(cap_bytes: int) -> None:
+    """Judge processes: memory-capped, one thread, libraries loaded once."""
+    import resource
+
+    if cap_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
+    os.environ["OMP_NUM_THREADS"] = "1"
+    from vaelab import checks
+
+    checks._load_drivers()
+
+
+_POOL: list = []
+_POOL_SIZE = [1]
+
+
+def configure(jobs: int) -> None:
+    _POOL_SIZE[0] = max(1, jobs)
+
+
+def _pool():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from grader import sandbox
 
-    command = [*sandbox.memory_limit(), sys.executable, "-m", "grader.seal", str(home / "results"), assignment]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env.pop("VAELAB_SEALED_RESULTS", None)
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=JUDGE_TIMEOUT, env=env, cwd=ROOT)
-        if done.returncode == 0:
-            return json.loads(done.stdout.strip().splitlines()[-1])
-        problem = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1][:200]
-    except subprocess.TimeoutExpired:
-        problem = f"judging took longer than {JUDGE_TIMEOUT} s"
-    except (ValueError, IndexError) as err:
-        problem = f"unreadable verdict ({err})"
+    with _lock:
+        if not _POOL:
+            cap = sandbox._memory_cap_mb() * 2**20 if sandbox.memory_limit() else 0
+            _POOL.append(ProcessPoolExecutor(_POOL_SIZE[0], mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_judge_init, initargs=(cap,)))
+        return _POOL[0]
+
+
+def _discard_pool(pool, kill: bool) -> None:
+    with _lock:
+        if _POOL and _POOL[0] is pool:
+            _POOL.clear()
+    if kill:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def judge(home: Path, assignment: str) -> dict:
+    """Judge one attempt's recorded outputs in a judge process of the grader
+    (a pool kept for the batch, so libraries and answers load once). A judge
+    that runs past JUDGE_TIMEOUT is killed; tests judged by a pool that broke
+    because of another submission are judged again."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+    from concurrent.futures.process import BrokenProcessPool
+
+    problem = ""
+    for _ in range(2):
+        pool = _pool()
+        try:
+            return pool.submit(_judge_here, home / "results", assignment).result(timeout=JUDGE_TIMEOUT)
+        except FutureTimeout:
+            _discard_pool(pool, kill=True)
+            problem = f"judging took longer than {JUDGE_TIMEOUT} s"
+            break
+        except BrokenProcessPool:
+            _discard_pool(pool, kill=False)
+            problem = "the judge process ended unexpectedly"
+        except Exception as err:
+            problem = f"{type(err).__name__}: {err}"[:200]
+            break
     return {grade_id: {"passed": False, "lines": [f"The grader could not judge this test ({problem}): 0 points."]}
             for grade_id in graded_functions(assignment)}
+
+
+def shutdown(kill: bool = False) -> None:
+    with _lock:
+        pools = list(_POOL)
+        _POOL.clear()
+    for pool in pools:
+        if kill:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+        pool.shutdown(wait=not kill, cancel_futures=True)
 
 
 def apply(gradebook_url: str, notebook: Path, assignment: str, student: str, verdicts: dict) -> None:
@@ -262,5 +332,5 @@ def describe() -> dict:
     return {"kernel_sandbox": kernel, "hidden_answers": "compared outside the kernel (sealed grading)"}
 
 
-if __name__ == "__main__":  # the judge process: python -m grader.seal RESULTS_DIR ASSIGNMENT
-    print(json.dumps(_judge_here(Path(sys.argv[1]), sys.argv[2])))
+if __name__ == "__main__":  # judge by hand: python -m grader.seal RESULTS_DIR ASSIGNMENT
+    print(json.dumps(_judge_here(Path(sys.argv[1]), sys.argv[2]), indent=1))

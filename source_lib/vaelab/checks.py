@@ -328,7 +328,6 @@ def grade(name: str, fn, *, assignment: str | None = None) -> None:
         return
     report = run(name, fn, hidden=True, assignment=assignment)
     if not report.passed:
-        failed = [r for r in report.results if not r.passed]
         raise AssertionError("\n".join(verdict_lines(report)))
     print(verdict_lines(report)[0])
 
