@@ -232,9 +232,7 @@ def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tup
     """One nbgrader autograde attempt. The kernel it starts is sealed
     (grader/seal.py): its own home and user, hidden inputs but no answers."""
     work = _stage(out, student, assignment, blank_cells)
-    kernel_env, home = seal.prepare(work, assignment)
-    work_home = work / "kernel-home.txt"
-    work_home.write_text(str(home))
+    kernel_env = seal.prepare(work, assignment)
     env = {k: v for k, v in os.environ.items() if k not in ("VAELAB_HIDDEN_REFERENCES", "VAELAB_SEALED_RESULTS")}
     env.update(kernel_env, PYTHONUNBUFFERED="1", MPLBACKEND="Agg", VAELAB_CACHE=str(work / "cache"),
                OMP_NUM_THREADS=str(THREADS_PER_JOB), MKL_NUM_THREADS=str(THREADS_PER_JOB))
@@ -251,14 +249,8 @@ def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tup
     return False, reason or (log[-1][:200] if log else f"nbgrader exited with {result.returncode}"), work
 
 
-def _kernel_home(work: Path) -> Path | None:
-    with contextlib.suppress(OSError):
-        return Path((work / "kernel-home.txt").read_text())
-    return None
-
-
 def _discard(work: Path) -> None:
-    seal.remove_home(_kernel_home(work))
+    seal.remove_home(work)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -291,7 +283,7 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
         else:
             message = f"could not be graded ({reason}): 0 points"
     if ok:  # the hidden tests' verdicts, decided outside the kernel
-        verdicts = seal.judge(_kernel_home(work), assignment)
+        verdicts = seal.judge(seal.home_of(work), assignment)
         seal.apply(_sqlite(work / "gradebook.db"), work / "autograded" / student / assignment / f"{assignment}.ipynb",
                    assignment, student, verdicts)
     if ok and violations:

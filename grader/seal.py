@@ -134,9 +134,15 @@ def _inputs_file(assignment: str) -> Path:
     return path
 
 
-def prepare(work: Path, assignment: str) -> tuple[dict, Path]:
-    """Kernelspec and kernel home for one grading attempt; returns (env, home)."""
-    home = Path(tempfile.mkdtemp(dir=_kernel_root(), prefix="k-"))
+def home_of(work: Path) -> Path:
+    """The kernel home of the grading attempt in ``work`` (one per attempt folder)."""
+    return _kernel_root() / work.name
+
+
+def prepare(work: Path, assignment: str) -> dict:
+    """Kernelspec and kernel home (:func:`home_of`) for one grading attempt; returns the env to add."""
+    home = home_of(work)
+    home.mkdir(mode=0o700)
     for sub in ("inputs", "results", "cache", "tmp", ".matplotlib", ".ipython"):
         (home / sub).mkdir()
     shutil.copy(_inputs_file(assignment), home / "inputs" / f"{assignment}.pt")
@@ -151,12 +157,11 @@ def prepare(work: Path, assignment: str) -> tuple[dict, Path]:
     (spec / "kernel.json").write_text(json.dumps(
         {"argv": argv, "display_name": "Python 3 (sealed grading)", "language": "python",
          "metadata": {"debugger": False}}, indent=1))
-    return {"JUPYTER_PATH": str(work / "jupyter")}, home
+    return {"JUPYTER_PATH": str(work / "jupyter")}
 
 
-def remove_home(home: Path | None) -> None:
-    if home is not None:
-        shutil.rmtree(home, ignore_errors=True)
+def remove_home(work: Path) -> None:
+    shutil.rmtree(home_of(work), ignore_errors=True)
 
 
 @functools.lru_cache(maxsize=None)

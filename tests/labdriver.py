@@ -199,8 +199,8 @@ def save(page, lab: Lab, path: str) -> dict:
     """File > Save, then read the saved notebook back through the server."""
     page.click("#jp-menu-panel .lm-MenuBar-itemLabel:text-is('File')")
     page.click(".lm-Menu-itemLabel:text-is('Save Notebook')")
-    page.wait_for_function("""(panel) => { const t = document.querySelector('.lm-DockPanel-tabBar .lm-mod-current');
-                                         return t && !t.classList.contains('jp-mod-dirty'); }""", arg=PANEL)
+    page.wait_for_function("""() => { const t = document.querySelector('.lm-DockPanel-tabBar .lm-mod-current');
+                                    return t && !t.classList.contains('jp-mod-dirty'); }""")
     return lab.api(f"/api/contents/{path}?content=1")["content"]
 
 
