@@ -35,6 +35,8 @@ def test_every_python_module_the_makefile_runs_is_runnable():
     sys.path.insert(0, str(ROOT))
     makefile = (ROOT / "Makefile").read_text()
     modules = set(re.findall(r"\$\(PY\) -m ([A-Za-z_][\w.]*)", makefile))
+    # the project's own modules (looking up pip here would switch off setuptools' distutils shim)
+    modules = {m for m in modules if (ROOT / m.split(".")[0]).is_dir()}
     assert "grader.make_references" in modules
     for name in modules:
         spec = importlib.util.find_spec(name)

@@ -247,13 +247,14 @@ def judge_case(case, outcome, hints) -> CaseResult:
     return CaseResult(label, False, detail, hint)
 
 
-def _outcome(fn, case, kind):
-    ok, value = _execute(fn, case, kind)
-    return value if ok else {**raised(value), "detail": _describe_exception(value)}
-
-
-def _run_case(fn, case, kind, hints) -> CaseResult:
-    return judge_case(case, _outcome(fn, case, kind), hints)
+def _outcomes(fn, spec, store=lambda output: output) -> list:
+    """Each case's output (passed through ``store``), or the recorded form
+    of the exception it raised."""
+    outcomes = []
+    for case in spec["cases"]:
+        ok, value = _execute(fn, case, spec.get("kind", "call"))
+        outcomes.append(store(value) if ok else {**raised(value), "detail": _describe_exception(value)})
+    return outcomes
 
 
 _INDEX: dict = {}
@@ -280,13 +281,27 @@ def _spec(name: str, hidden: bool, assignment: str | None):
     return spec
 
 
+def judge(name: str, spec: dict, outcomes: list) -> Report:
+    """Compare recorded outcomes with the answers in ``spec``: for the
+    self-check and hidden test in one process, and on the grader's side of
+    sealed grading (outcomes recorded by the kernel, see :func:`grade`)."""
+    report = Report(name, hidden=True)
+    cases = spec["cases"]
+    if len(outcomes) != len(cases):
+        report.results = [CaseResult(c.get("label", ""), False,
+                                     f"{len(outcomes)} outputs were recorded for {len(cases)} cases") for c in cases]
+        return report
+    for case, outcome in zip(cases, outcomes):
+        report.results.append(judge_case(case, outcome, spec.get("hints", {})))
+    return report
+
+
 def run(name: str, fn, *, hidden: bool = False, assignment: str | None = None) -> Report:
     """Run every stored case for ``name`` against ``fn`` and return a Report."""
     _load_drivers()
     spec = _spec(name, hidden, assignment)
-    report = Report(name, hidden=hidden)
-    for case in spec["cases"]:
-        report.results.append(_run_case(fn, case, spec.get("kind", "call"), spec.get("hints", {})))
+    report = judge(name, spec, _outcomes(fn, spec))
+    report.hidden = hidden
     return report
 
 
@@ -304,11 +319,7 @@ def _record(name: str, fn, folder: str, assignment: str | None) -> None:
 
     _load_drivers()
     spec = _spec(name, True, assignment)
-    outcomes = []
-    for case in spec["cases"]:
-        ok, value = _execute(fn, case, spec.get("kind", "call"))
-        outcomes.append(references.encode_answer(value) if ok else
-                        {**raised(value), "detail": _describe_exception(value)})
+    outcomes = _outcomes(fn, spec, store=references.encode_answer)
     path = os.path.join(folder, f"{name}.pt")
     torch.save({"name": name, "cases": outcomes}, path + ".tmp")
     os.replace(path + ".tmp", path)
@@ -367,16 +378,3 @@ class needs:
             return True
         return False
 
-
-def judge(name: str, spec: dict, outcomes: list) -> Report:
-    """Sealed grading, the grader's side: compare outcomes recorded by the
-    kernel (see :func:`grade`) with the hidden answers in ``spec``."""
-    report = Report(name, hidden=True)
-    cases = spec["cases"]
-    if len(outcomes) != len(cases):
-        report.results = [CaseResult(c.get("label", ""), False,
-                                     f"{len(outcomes)} outputs were recorded for {len(cases)} cases") for c in cases]
-        return report
-    for case, outcome in zip(cases, outcomes):
-        report.results.append(judge_case(case, outcome, spec.get("hints", {})))
-    return report
