@@ -35,6 +35,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -44,13 +45,12 @@ from pathlib import Path
 
 import nbformat
 
-from grader import ROOT, SOLUTIONS, assignments, sandbox, seal
+from grader import ROOT, SOLUTIONS, assignments, budgets, sandbox, seal
 from grader.nbgrader_api import CONFIG_FILE, api_for
 
 # <student>_<anything>_<NN_name>.ipynb, as LMS bulk downloads name files.
 DEFAULT_NAME_PATTERN = r".*/(?P<student_id>[A-Za-z0-9.\-]+)_(?:[^/]*_)?(?P<file_id>\d\d_[A-Za-z_]+\.ipynb)$"
-AUTOGRADE_TIMEOUT = int(os.environ.get("VAELAB_AUTOGRADE_TIMEOUT", "900"))
-THREADS_PER_JOB = os.cpu_count() or 1  # set from --jobs in main(): cores are shared, not oversubscribed
+THREADS_PER_JOB = 1  # set in main(): the CPU budget (quota and affinity) shared by --jobs workers
 
 
 @dataclass
@@ -61,35 +61,99 @@ class Outcome:
     seconds: float
     message: str = ""
     digest: str = ""
+    score: float | None = None
+    max_score: float | None = None
+
+
+def progress_line(outcome: Outcome, done: int, total: int) -> str:
+    score = (f"{outcome.score:g}/{outcome.max_score:g}" if outcome.score is not None and outcome.max_score
+             else "not graded")
+    note = f" ({outcome.message[:100]})" if outcome.message else ""
+    return f"[{done}/{total}] {outcome.student}/{outcome.assignment}: {score} in {outcome.seconds:.1f} s{note}"
+
+
+def _score(url: str, assignment: str, student: str) -> tuple:
+    from nbgrader.api import Gradebook
+
+    try:
+        with Gradebook(url) as gb:
+            submission = gb.find_submission(assignment, student)
+            return float(submission.score), float(submission.max_score)
+    except Exception:
+        return None, None
+
+
+SUPERVISOR = Path(__file__).resolve().with_name("supervise.py")
 
 
 def _nbgrader(args, cwd: Path, timeout: float | None = None, env=None, limited=False):
+    """Run one nbgrader command under grader/supervise.py, which owns every
+    process it starts (kernels that left the session, daemons, fork bombs)
+    and kills them all when nbgrader ends, times out or the batch stops.
+    Output goes to a file, never a pipe a descendant could hold open."""
     command = [sys.executable, "-m", "nbgrader", *args]
     if limited:
         if _STOP.is_set():
             raise KeyboardInterrupt("the batch was interrupted")
         command = sandbox.wrap(command)
-    # A session of its own, so a timeout ends the kernel too, not just nbgrader.
-    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True) as proc:
-        _LIVE.add(proc)
+    fd, log = tempfile.mkstemp(prefix=".nbgrader-", suffix=".log", dir=cwd)
+    os.close(fd)
+    status = log[:-4] + ".status.json"
+    supervised = [sys.executable, str(SUPERVISOR), "--timeout", str(timeout or 0), "--log", log,
+                  "--status", status, "--", *command]
+    proc = subprocess.Popen(supervised, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    _LIVE.add(proc)
+    try:
+        # the supervisor enforces the timeout; this wait only guards against the supervisor itself hanging
+        code = proc.wait(timeout=None if timeout is None else timeout + 60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = proc.wait()
+    finally:
+        _LIVE.discard(proc)
+    text = Path(log).read_text(errors="replace")
+    with contextlib.suppress(OSError):
+        os.remove(log)
+        os.remove(status)
+    if code == 124:
+        raise subprocess.TimeoutExpired(command, timeout, output=text)
+    return subprocess.CompletedProcess(command, code, text, text)
+
+
+def stop_workers(grace: float = 10.0) -> None:
+    """Ctrl-C: ask every supervisor to end its tree (SIGTERM), then make sure."""
+    for proc in list(_LIVE):
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in list(_LIVE):
         try:
-            stdout, stderr = proc.communicate(timeout=timeout)
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
-        finally:
-            _LIVE.discard(proc)
-    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _config(root: Path, db_url: str) -> str:
-    return ("# Written by grader/grade.py: the course configuration, rooted here.\n"
+def _config(root: Path, db_url: str, execute: dict | None = None) -> str:
+    text = ("# Written by grader/grade.py: the course configuration, rooted here.\n"
             f"load_subconfig({str(CONFIG_FILE)!r})\n"
             "c = get_config()\n"
             f"c.CourseDirectory.root = {str(root.resolve())!r}\n"
             f"c.CourseDirectory.db_url = {db_url!r}\n")
+    if execute is not None:  # a grading worker: per-cell budgets and a trail of cell events
+        text += ("import sys\n"
+                 f"sys.path.insert(0, {str(ROOT)!r})\n"
+                 "from grader.tracked_execute import TrackedExecute\n"
+                 "from nbgrader.converters import Autograde\n"
+                 "from nbgrader.preprocessors import Execute\n"
+                 "c.Autograde.autograde_preprocessors = [\n"
+                 "    TrackedExecute if p is Execute else p\n"
+                 "    for p in Autograde.class_traits()['autograde_preprocessors'].default()]\n"
+                 f"c.TrackedExecute.trail_file = {execute['trail']!r}\n"
+                 f"c.TrackedExecute.cell_budgets = {execute['budgets']!r}\n"
+                 f"c.TrackedExecute.timeout = {int(execute['cap'])}\n")
+    return text
 
 
 def _sqlite(path: Path) -> str:
@@ -200,12 +264,17 @@ def _new_worker_dir(out: Path, student: str, assignment: str) -> Path:
     return out / "work" / f"{student}__{assignment}.{os.getpid()}.{next(_ATTEMPTS)}"
 
 
+BLANKED = "raise NotImplementedError('this cell stopped the grader, so it was not run')"
+
+
 def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
     work = _new_worker_dir(out, student, assignment)
     (work / "submitted" / student).mkdir(parents=True)
     (work / "solutions").symlink_to(out / "solutions")
     shutil.copy(out / "template" / "gradebook.db", work / "gradebook.db")
-    (work / "nbgrader_config.py").write_text(_config(work, _sqlite(work / "gradebook.db")))
+    execute = {"trail": str(work / "trail.jsonl"), "budgets": budgets.cell_budgets(assignment),
+               "cap": budgets.cell_cap()}
+    (work / "nbgrader_config.py").write_text(_config(work, _sqlite(work / "gradebook.db"), execute))
     dest = work / "submitted" / student / assignment
     shutil.copytree(out / "submitted" / student / assignment, dest)
     path = dest / f"{assignment}.ipynb"
@@ -220,7 +289,7 @@ def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
     nb.cells = kept
     for cell in nb.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in blank_cells:
-            cell.source = "raise NotImplementedError('this cell stopped the grader, so it was not run')"
+            cell.source = BLANKED
     guard = nbformat.v4.new_code_cell(sandbox.GUARD_CELL)
     guard.metadata["tags"] = ["grader-guard"]
     nb.cells.insert(0, guard)
@@ -236,15 +305,16 @@ def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tup
     env = {k: v for k, v in os.environ.items() if k not in ("VAELAB_HIDDEN_REFERENCES", "VAELAB_SEALED_RESULTS")}
     env.update(kernel_env, PYTHONUNBUFFERED="1", MPLBACKEND="Agg", VAELAB_CACHE=str(work / "cache"),
                OMP_NUM_THREADS=str(THREADS_PER_JOB), MKL_NUM_THREADS=str(THREADS_PER_JOB))
+    budget = budgets.notebook_budget(assignment)
     try:
         result = _nbgrader(["autograde", assignment, f"--student={student}", "--create", "--force"],
-                           cwd=work, timeout=AUTOGRADE_TIMEOUT, env=env, limited=True)
+                           cwd=work, timeout=budget, env=env, limited=True)
     except subprocess.TimeoutExpired:
-        return False, f"grading exceeded {AUTOGRADE_TIMEOUT} s", work
+        return False, f"grading exceeded the notebook's {budget:.0f} s budget", work
     graded = work / "autograded" / student / assignment / f"{assignment}.ipynb"
     if result.returncode == 0 and graded.exists():
         return True, "", work
-    log = (result.stdout + result.stderr).strip().splitlines()
+    log = (result.stdout or "").strip().splitlines()
     reason = next((line.strip() for line in reversed(log) if "Kernel died" in line or "DeadKernel" in line), "")
     return False, reason or (log[-1][:200] if log else f"nbgrader exited with {result.returncode}"), work
 
@@ -254,10 +324,57 @@ def _discard(work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _todo_cells(out: Path, assignment: str) -> list:
+def _todo_cells(out: Path, assignment: str) -> dict:
+    """``{grade_id: names it defines}`` for the assignment's TODO cells."""
+    from grader.notebooks import _stub_names, defined_names
+
     nb = nbformat.read(str(out / "template" / "assignments" / assignment / f"{assignment}.ipynb"), as_version=4)
-    return [c.metadata.nbgrader["grade_id"] for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+    return {c.metadata.nbgrader["grade_id"]: set(defined_names(c.source) or _stub_names(c.source))
+            for c in nb.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+
+
+def culprit(work: Path, student: str, assignment: str, todos: dict) -> tuple[str | None, str]:
+    """The cell to blank after a failed attempt, and why, read from the
+    attempt's own trail (grader/tracked_execute.py): the cell that timed
+    out, or that was running when the kernel died or the budget ran out.
+    A TODO's self-check and hidden test blame the TODO; another cell blames
+    the one TODO it names, else itself (it earns no points of its own)."""
+    from grader.tracked_execute import read_trail
+
+    events = read_trail(work / "trail.jsonl")
+    if not events or events[-1]["event"] == "done":
+        return None, ""
+    last = events[-1]
+    key = str(last.get("cell", ""))
+    if last["event"] == "timeout":
+        why = f"it ran past its time limit of {last.get('timeout')} s"
+    elif last["event"] == "died":
+        why = "it stopped the grading kernel"
+    else:
+        why = "it was still running when the notebook's time budget ran out"
+    if key in todos:
+        return key, why
+    for prefix in ("check-", "test-"):
+        if key.startswith(prefix) and key[len(prefix):] in todos:
+            return key[len(prefix):], why
+    path = work / "submitted" / student / assignment / f"{assignment}.ipynb"
+    try:
+        cells = nbformat.read(str(path), as_version=4).cells
+        source = next((c.source for c in cells if c.get("id") == key or
+                       c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == key), "")
+    except Exception:
+        source = ""
+    import re
+
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
+    named = [cell_id for cell_id, names in todos.items() if names & words]
+    if len(named) == 1:
+        return named[0], f"a cell that uses it ({key}) stopped: {why}"
+    return (key or None), why
+
+
+MAX_EXTRA_ATTEMPTS = 3  # blanked non-TODO cells allowed beyond one per TODO
 
 
 def grade_one(out: Path, student: str, assignment: str) -> Outcome:
@@ -268,20 +385,25 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
     digest = _digest(out / "submitted" / student / assignment)
     violations = scan_notebook(nbformat.read(str(out / "submitted" / student / assignment / f"{assignment}.ipynb"),
                                              as_version=4))
+    todos = _todo_cells(out, assignment)
+    blanked, notes = [], []
     ok, reason, work = _run_worker(out, student, assignment)
+    while not ok and len(blanked) < len(todos) + MAX_EXTRA_ATTEMPTS:
+        # blank the cell that stopped this attempt (found from the attempt itself) and grade the rest
+        cell, why = culprit(work, student, assignment, todos)
+        if cell is None or cell in blanked:
+            break
+        blanked.append(cell)
+        notes.append((cell, why or reason or "crash"))
+        _discard(work)
+        ok, reason, work = _run_worker(out, student, assignment, blank_cells=tuple(blanked))
     message = ""
-    if not ok:  # find the TODO cell that stops the grader; blank it and grade the rest
-        for cell_id in _todo_cells(out, assignment):
-            _discard(work)
-            retry_ok, _, work = _run_worker(out, student, assignment, blank_cells=(cell_id,))
-            if retry_ok:
-                ok = True
-                message = (f"Your cell '{cell_id}' stopped the grading kernel ({reason or 'crash'}); "
-                           "it earned 0 points and everything else was graded.")
-                _add_note(work, student, assignment, message)
-                break
-        else:
-            message = f"could not be graded ({reason}): 0 points"
+    if ok and notes:
+        message = " ".join(f"Your cell '{cell}' was not graded because {why}; it earned 0 points." for cell, why in notes)
+        message += " Everything else was graded."
+        _add_note(work, student, assignment, message)
+    elif not ok:
+        message = f"could not be graded ({reason}): 0 points"
     if ok:  # the hidden tests' verdicts, decided outside the kernel
         verdicts = seal.judge(seal.home_of(work), assignment)
         seal.apply(_sqlite(work / "gradebook.db"), work / "autograded" / student / assignment / f"{assignment}.ipynb",
@@ -310,6 +432,7 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
     s, a = outcome.student, outcome.assignment
     work = outcome.work
     if outcome.ok:
+        outcome.score, outcome.max_score = _score(_sqlite(work / "gradebook.db"), a, s)
         merge(_sqlite(work / "gradebook.db"), main_url, a, s)
         dest = out / "autograded" / s / a
         if dest.exists():
@@ -351,7 +474,9 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
     global THREADS_PER_JOB
-    THREADS_PER_JOB = max(1, (os.cpu_count() or 1) // args.jobs)
+    from vaelab.runtime import cpu_budget
+
+    THREADS_PER_JOB = max(1, cpu_budget() // args.jobs)
     seal.configure(args.jobs)
     out = args.out.resolve()
     print(f"Preparing course folder {out}")
@@ -375,6 +500,7 @@ def main(argv=None) -> int:
     if outcomes:
         print(f"Resuming: {len(outcomes)} notebook(s) were graded by an earlier run and are kept.")
     batch_start = time.perf_counter()
+    log_lines = not sys.stdout.isatty()
     pool = ThreadPoolExecutor(args.jobs)
     try:
         futures = [pool.submit(grade_one, out, s, a) for s, a in todo]
@@ -382,12 +508,12 @@ def main(argv=None) -> int:
             outcome = future.result()
             finish(out, main_url, outcome)  # the only writer of the course gradebook
             outcomes.append(outcome)
+            if log_lines:  # cron, CI and nohup logs get one line per notebook (the bar is for terminals)
+                print(progress_line(outcome, len(outcomes), len(pairs)), flush=True)
     except KeyboardInterrupt:  # Ctrl-C: stop the workers; finished notebooks are kept for the next run
         _STOP.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(_LIVE):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_workers()
         seal.cleanup(kill=True)
         print(f"\nInterrupted: {len(outcomes)} notebook(s) finished and kept; run the same command to resume.")
         return 130

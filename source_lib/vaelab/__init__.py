@@ -6,8 +6,10 @@ contains a reference solution.
 """
 from .checks import check, needs
 from .data import binarize, load_mnist
-from .runtime import autograding, get_device, pick, progress, seed_everything
+from .runtime import autograding, configure_threads, cpu_budget, get_device, pick, progress, seed_everything
+
+configure_threads()  # threads follow the CPU quota and affinity, not the visible core count
 
 __all__ = ["check", "needs", "load_mnist", "binarize", "get_device", "seed_everything",
-           "progress", "autograding", "pick"]
+           "progress", "autograding", "pick", "cpu_budget", "configure_threads"]
 __version__ = "0.1.0"

@@ -9,7 +9,38 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["get_device", "seed_everything", "progress", "autograding", "pick"]
+__all__ = ["get_device", "seed_everything", "progress", "autograding", "pick", "cpu_budget", "configure_threads"]
+
+
+def cpu_budget() -> int:
+    """How many CPUs this process may really use: the affinity mask and the
+    cgroup CPU quota (v1 and v2, as on Binder and JupyterHub), not the number of
+    cores the machine shows. Computed by joblib (loky), which also honours
+    ``LOKY_MAX_CPU_COUNT``."""
+    from joblib import cpu_count
+
+    return max(1, int(cpu_count(only_physical_cores=False)))
+
+
+def _explicit_threads() -> int | None:
+    for name in ("VAELAB_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Size PyTorch's thread pool to the CPU budget and return the count.
+
+    An explicit ``threads``, ``VAELAB_THREADS`` or ``OMP_NUM_THREADS`` wins;
+    otherwise :func:`cpu_budget`. Two threads on a one-CPU quota make a training
+    step slower than one thread, and far slower when another process is busy,
+    so ``import vaelab`` calls this once."""
+    threads = threads or _explicit_threads() or cpu_budget()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
 
 
 def get_device(prefer: str | None = None) -> torch.device:

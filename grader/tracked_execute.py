@@ -1,0 +1,84 @@
+"""nbgrader's Execute preprocessor with a time budget per cell and a trail.
+
+Used by the grading workers (grader/grade.py writes it into each worker's
+nbgrader config). It runs in the nbgrader process, outside the sandboxed
+kernel, so student code can neither read nor forge what it records:
+
+- before each cell it appends ``{"event": "start", "index", "cell"}`` to the
+  *trail* file, and ``timeout`` or ``died`` when that cell times out or its
+  kernel dies, so the grader knows which cell stopped the run without
+  guessing by trial;
+- each cell gets its own timeout from the budgets ``make references``
+  measured on the solution (grader/budgets.py): a cell that took 0.1 s for
+  the reference is stopped after seconds, not after the global cap;
+- the first timeout ends the run at once (no interrupt-and-continue), so a
+  looping TODO is not waited for again in every cell that depends on it.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from traitlets import Dict, Float, Unicode
+
+from nbgrader.preprocessors import Execute
+
+
+def cell_key(cell) -> str:
+    """A cell's stable name: its nbgrader grade_id, else its notebook id."""
+    return str(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id") or "")
+
+
+class TrackedExecute(Execute):
+    trail_file = Unicode("", help="JSON-lines file the cell events are appended to").tag(config=True)
+    cell_budgets = Dict({}, help="{cell key: timeout in seconds} from the reference run").tag(config=True)
+    unknown_cell_timeout = Float(0.0, help="timeout for cells without a budget (0: Execute.timeout)").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.interrupt_on_timeout = False  # fail fast: the grader blanks the cell's TODO and regrades
+        self.timeout_func = self._cell_timeout
+
+    def _cell_timeout(self, cell):
+        cap = self.timeout or None
+        budget = self.cell_budgets.get(cell_key(cell)) or self.unknown_cell_timeout or cap
+        return int(min(budget, cap) if cap else budget) or None
+
+    def _note(self, **event) -> None:
+        if not self.trail_file:
+            return
+        event["t"] = round(time.time(), 3)
+        with open(self.trail_file, "a") as fh:
+            fh.write(json.dumps(event) + "\n")
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        key = cell_key(cell)
+        self._note(event="start", index=index, cell=key, timeout=self._cell_timeout(cell))
+        try:
+            result = super().preprocess_cell(cell, resources, index)
+        except CellTimeoutError:
+            self._note(event="timeout", index=index, cell=key, timeout=self._cell_timeout(cell))
+            raise
+        except DeadKernelError:
+            self._note(event="died", index=index, cell=key)
+            raise
+        self._note(event="done", index=index, cell=key)
+        return result
+
+
+def read_trail(path) -> list:
+    """The events of one run (an unreadable line ends the list)."""
+    events = []
+    try:
+        with open(path) as fh:
+            for line in fh:
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break
+    except OSError:
+        pass
+    return events
