@@ -14,8 +14,12 @@ ASSIGNMENT  ?=
 OUT         ?= build/grading
 DB_URL      ?=
 REGRADE     ?=
+# make student-edition DEST=../vae-course-student [UPTO=02_reparameterization] [REPO_URL=https://github.com/org/repo]
+DEST        ?=
+UPTO        ?=
+REPO_URL    ?=
 
-.PHONY: help install lab test test-fast test-binder test-browser browser release references check-release grade bench clean
+.PHONY: help install lab test test-full test-fast test-binder test-browser browser release references check-release grade bench clean student-edition
 
 help:
 	@echo "make lab          create .venv, install, open JupyterLab on assignment 01"
@@ -24,6 +28,8 @@ help:
 	@echo "make test-binder  the Binder image's packages under 1 CPU and 2 GB"
 	@echo "make references   regenerate public + hidden reference outputs from solutions/"
 	@echo "make release      regenerate assignments/ from solutions/"
+	@echo "make student-edition DEST=dir [UPTO=02_reparameterization] [REPO_URL=git-url]"
+	@echo "                 write (and commit) the student repository: released notebooks, vaelab, binder/"
 	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql+psycopg2://...] [REGRADE=1]"
 	@echo "                 autograde; write feedback HTML, grades CSV and the class report"
 	@echo "make bench [QUICK=1] [ONLY=browser,...]   speed figures -> docs/benchmarks.md"
@@ -92,6 +98,10 @@ references: $(STAMP)
 
 release: $(STAMP)
 	$(PY) -m grader.release
+
+student-edition: $(STAMP)
+	@test -n "$(DEST)" || { echo "usage: make student-edition DEST=path [UPTO=02_reparameterization] [REPO_URL=git-url]"; exit 2; }
+	$(PY) -m grader.edition "$(DEST)" $(if $(UPTO),--upto $(UPTO)) $(if $(REPO_URL),--repo-url "$(REPO_URL)")
 
 check-release: $(STAMP)
 	$(PY) -m grader.release --check

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench import browser, grading, notebooks, training
+from bench import browser, grading, hostile, notebooks, training
 from grader import ROOT, assignments
 
 GOALS = {
@@ -24,6 +24,7 @@ GOALS = {
     "autograde_seconds_per_submission": ("≤", 20), "autograde_speedup_vs_plain_nbgrader": ("≥", 5),
     "notebook_max_seconds": ("≤", 90), "notebook_max_rss_mb": ("≤", 1536), "slider_update_ms": ("≤", 30),
     "grade_jobs2_speedup": ("report", None),
+    "hostile_notebook_cost_ratio": ("≤", 3), "threads_under_quota_ratio": ("≤", 1.1),
     "browser_slider_key_to_image_ms": ("≤", 100), "browser_class_key_to_image_ms": ("≤", 100), "gpu_epoch_seconds_60k": ("≤", 0.2),
 }
 
@@ -50,7 +51,7 @@ def versions() -> str:
             f"nbgrader {nbgrader.__version__}, nbclient {nbclient.__version__}")
 
 
-SECTIONS = ("training", "notebooks", "slider", "browser", "grading", "gpu")
+SECTIONS = ("training", "notebooks", "slider", "browser", "grading", "hostile", "threads", "gpu")
 
 
 def run_training(quick, names, results, notes):
@@ -121,6 +122,30 @@ def run_grading(quick, names, results, notes):
         results["grade_jobs2_speedup"] = (serial["batch_seconds"] / parallel["batch_seconds"], "x")
         notes.append(f"- batch of {4 if quick else 8} notebooks: serial {serial['batch_seconds']:.1f} s, "
                      f"JOBS=2 {parallel['batch_seconds']:.1f} s (grading only; set-up excluded)")
+
+
+def run_hostile(quick, names, results, notes):
+    print("[bench] hostile submissions: a TODO that never returns, default limits", flush=True)
+    with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp:
+        ratios = hostile.hostile_costs(Path(tmp), names[:1] if quick else names)
+    results["hostile_notebook_cost_ratio"] = (max(r[2] for r in ratios.values()), "x")
+    notes.append("- a looping TODO vs the honest solution, graded in one batch with the default limits: " +
+                 "; ".join(f"{a} {bad:.1f} s vs {good:.1f} s ({ratio:.2f}x)" for a, (bad, good, ratio) in ratios.items()))
+
+
+def run_threads(quick, names, results, notes):
+    print("[bench] threads under a 1-CPU quota", flush=True)
+    t = hostile.threads_under_quota()
+    if t is None:
+        notes.append("- threads under a quota: not measured (no cgroup CPU controller or not root)")
+        return
+    import os
+
+    results["threads_under_quota_ratio"] = (t["ratio"], "x")
+    n = str(os.cpu_count())
+    notes.append(f"- one training step (784-400-40 MLP, batch 128, median of 200) under a {t['describe']}: vaelab "
+                 f"picks {t['vaelab']['threads']} thread(s), {t['vaelab']['ms']:.2f} ms; fixed 1 thread "
+                 f"{t['1']['ms']:.2f} ms; fixed {n} threads {t[n]['ms']:.2f} ms")
 
 
 def run_gpu(quick, names, results, notes):

@@ -361,10 +361,13 @@ def culprit(work: Path, student: str, assignment: str, todos: dict) -> tuple[str
     path = work / "submitted" / student / assignment / f"{assignment}.ipynb"
     try:
         cells = nbformat.read(str(path), as_version=4).cells
-        source = next((c.source for c in cells if c.get("id") == key or
-                       c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == key), "")
+        cell = next((c for c in cells if c.get("id") == key or
+                     c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == key), None)
     except Exception:
-        source = ""
+        cell = None
+    if cell is None or "grader-guard" in cell.get("metadata", {}).get("tags", []):
+        return None, why  # not the submission's doing: blanking cannot help
+    source = cell.source
     import re
 
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))

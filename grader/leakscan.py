@@ -113,3 +113,107 @@ if __name__ == "__main__":
     problems = scan()
     print("\n".join(problems) if problems else "leak scan: clean")
     sys.exit(1 if problems else 0)
+
+
+# -- the student edition (grader/edition.py) --------------------------------
+def _symbolic_answers(names) -> list:
+    """The expressions that answer the released symbolic TODOs: every
+    expected output and mutant output of the hidden cases (the public files
+    no longer hold any)."""
+    import sympy as sp
+
+    from vaelab import references
+
+    found = []
+    for name in names:
+        data = references.load(HIDDEN_REFERENCES / f"{name}.pt")
+        for spec in data["functions"].values():
+            for case in spec["cases"]:
+                for value in [case.get("expected"), *case.get("mutants", {}).values()]:
+                    if isinstance(value, sp.Basic) and value.free_symbols:
+                        found.append(value)
+    return found
+
+
+def _stored_expressions(path: Path) -> list:
+    """(where, expression text) for every sympy expression stored as an
+    answer (an ``expected`` or ``mutants`` entry) in a reference file."""
+    out, stack = [], [("", torch.load(path, weights_only=True), False)]
+    while stack:
+        where, item, answer = stack.pop()
+        if isinstance(item, dict):
+            if "__sympy__" in item:
+                if answer:
+                    out.append((where, item["__sympy__"]))
+                continue
+            for key, value in item.items():
+                stack.append((f"{where}.{key}", value, answer or key in ("expected", "mutants")))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", v, answer) for i, v in enumerate(item))
+    return out
+
+
+def scan_edition(dest: Path, names: list) -> list:
+    """Leaks in a student edition that releases ``names``: solution code of a
+    released assignment (lines a released notebook gives away excepted),
+    hidden reference data or copies, stored symbolic answers, solution and
+    hidden-test markers, instructor-only text, and instructor files."""
+    import sympy as sp
+
+    dest = Path(dest)
+    leaks = []
+    released = set(names)
+    lines, given = set(), set()
+    for name in assignments():
+        for cell in read(SOLUTIONS / name / f"{name}.ipynb").cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if not meta.get("solution"):
+                if name in released:
+                    given.update(line.strip() for line in cell.source.splitlines())
+                continue
+            if name not in released:
+                continue
+            text = cell.source
+            if "### BEGIN SOLUTION" in text:
+                text = "\n".join(re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", text, re.S))
+            lines.update(line.strip() for line in text.splitlines()
+                         if len(line.strip()) >= 16 and not line.strip().startswith("#"))
+    lines -= given
+    graded = graded_names()
+    hidden = _hidden_tensors()
+    hidden_bytes = {p.read_bytes() for p in HIDDEN_REFERENCES.glob("*.pt")}
+    answers = _symbolic_answers(names)
+    for top in ("solutions", "grader", "tests", "bench", "docs", "requirements-dev.txt"):
+        if (dest / top).exists():
+            leaks.append(f"{top}: instructor material in the edition")
+    for path in sorted(p for p in dest.rglob("*") if p.is_file() and ".git" not in p.parts
+                       and ".venv" not in p.parts and "__pycache__" not in p.parts):
+        rel = path.relative_to(dest)
+        data = path.read_bytes()
+        if data in hidden_bytes:
+            leaks.append(f"{rel}: is a copy of a hidden reference file")
+        if path.suffix == ".pt":
+            for t in _tensors_in(path):
+                if any(t.shape == h.shape and torch.equal(t, h) for h in hidden):
+                    leaks.append(f"{rel}: contains hidden reference data")
+                    break
+            for where, text in _stored_expressions(path):
+                expr = sp.sympify(text)
+                if any(expr.free_symbols and sp.simplify(expr - a) == 0 for a in answers) or expr.free_symbols:
+                    leaks.append(f"{rel}{where}: stores a symbolic answer")
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        for marker in (*MARKERS, "<!-- instructor", "Release this notebook after"):
+            if marker in text:
+                leaks.append(f"{rel}: contains {marker!r}")
+        for line in lines:
+            if line in text:
+                leaks.append(f"{rel}: contains solution code {line[:60]!r}")
+        if path.suffix == ".py":
+            for name in graded:
+                if re.search(rf"^\s*(def|class) {name}\b", text, re.M):
+                    leaks.append(f"{rel}: defines graded TODO {name}")
+    return leaks

@@ -35,6 +35,7 @@ from grader.mutants import catalogue
 from grader.notebooks import exec_solution, read, solution_code
 from vaelab import references
 from vaelab.checks import DRIVERS, _load_drivers, raised
+from vaelab.symbolic import probe, sample_points
 
 _load_drivers()
 
@@ -70,7 +71,26 @@ def _stochastic_tolerance(driver, fn, case):
     return expected, [float(SIGMAS * s) for s in std]
 
 
-def _run_all(namespace: dict, spec: dict, mutants: dict) -> dict:
+def _symbols_of(case) -> set:
+    found = set()
+    for value in [*case.get("args", []), *case.get("kwargs", {}).values()]:
+        if isinstance(value, sympy.Basic):
+            found |= value.free_symbols
+    return found
+
+
+def _hide_expressions(record: dict, index: int) -> None:
+    """A public symbolic case keeps its inputs but not its answer: the
+    expected expression and every mutant's expression become their values at
+    sample points drawn under the inputs' assumptions (vaelab.symbolic)."""
+    points = sample_points(_symbols_of(record), seed=1000 + index)
+    record["expected"] = probe(record["expected"], points)
+    for name, output in list(record["mutants"].items()):
+        if isinstance(output, sympy.Basic):
+            record["mutants"][name] = probe(output, points)
+
+
+def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False) -> dict:
     out = {}
     for name, fspec in spec.items():
         kind = fspec.get("kind", "call")
@@ -89,6 +109,8 @@ def _run_all(namespace: dict, spec: dict, mutants: dict) -> dict:
                     record["mutants"][m.name] = driver(m.function, case)
                 except Exception as err:  # matched by exception instead of output
                     record["mutants"][m.name] = raised(err)
+            if public and kind == "sympy":
+                _hide_expressions(record, len(cases))
             cases.append(record)
         out[name] = {"kind": kind, "cases": cases,
                      "hints": {m.name: m.hint for m in mutants.get(name, [])}}
@@ -150,7 +172,7 @@ def fingerprint(assignment: str) -> dict:
     the recording recipe and the pinned library versions."""
     import numpy
 
-    from vaelab import drivers, fixtures
+    from vaelab import drivers, fixtures, symbolic
 
     here = Path(__file__).resolve().parent
     notebook = SOLUTIONS / assignment / f"{assignment}.ipynb"
@@ -167,6 +189,7 @@ def fingerprint(assignment: str) -> dict:
         "mutant loader": source(here / "mutants" / "__init__.py"),
         "case drivers": source(drivers.__file__),
         "fixture models": source(fixtures.__file__),
+        "symbolic probes": source(symbolic.__file__),
         "recording recipe": _sha(repr((RECORD_THREADS, sorted(REPRODUCIBLE_ENV.items()), REPEATS, SIGMAS))),
         "versions": _sha(repr((torch.__version__.split("+")[0], sympy.__version__, numpy.__version__))),
     }
@@ -179,7 +202,7 @@ def build(assignment: str) -> tuple[dict, dict]:
         namespace = exec_solution(notebook)
         cases = load_module("cases", assignment)
         mutants = _mutant_functions(assignment, namespace)
-        public_functions = _run_all(namespace, cases.public(), mutants)
+        public_functions = _run_all(namespace, cases.public(), mutants, public=True)
         hidden_functions = _run_all(namespace, cases.hidden(), mutants)
     meta = {
         "torch": torch.__version__.split("+")[0],

@@ -60,7 +60,7 @@ def _edit(nb):
 
 # name: (answers or notebook builder, max score, substring the feedback or problem message must contain)
 CASES = {
-    "infinite_loop": (_kl("    while True:\n        pass\n"), FULL - 2, "Timeout"),
+    "infinite_loop": (_kl("    while True:\n        pass\n"), FULL - 2, "ran past its time limit"),
     "memory_bomb": (_kl(KL_OK, before="hog = bytearray(64 * 2**30)\n\n\n"), FULL - 2, "MemoryError"),
     "os_exit": (_kl("    import os\n    os._exit(3)\n"), FULL - 2, "disabled while grading"),
     "sys_exit": (_kl("    import sys\n    sys.exit(0)\n"), FULL - 2, "SystemExit"),
@@ -108,6 +108,35 @@ CASES = {
         "        except Exception as err:\n"
         "            print('no answers at', place, type(err).__name__)\n"
         "    return torch.zeros(mu.shape[0])\n"), FULL - 2, "hidden cases fail"),
+    # The theft of issue 12: read the public self-check data and substitute the caller's arguments into
+    # the stored answer. Public symbolic cases now store values at sample points, not expressions.
+    "steal_public_expression": ({**GOOD, "kl_gaussian_1d": (
+        "def kl_gaussian_1d(mu_q, sigma_q, mu_p, sigma_p):\n"
+        "    from vaelab import references\n"
+        "    case = references.load(references.public_path('01_elbo'))['functions']['kl_gaussian_1d']['cases'][0]\n"
+        "    return case['expected'].subs(dict(zip(case['args'], (mu_q, sigma_q, mu_p, sigma_p))))\n")},
+        FULL - 2, ""),
+    "steal_public_expression_raw": ({**GOOD, "elbo_linear_gaussian": (
+        "def elbo_linear_gaussian(x, w, b, sigma2, m, v):\n"
+        "    import sympy, torch, vaelab\n"
+        "    from pathlib import Path\n"
+        "    found = []\n"
+        "    def walk(o):\n"
+        "        if isinstance(o, dict):\n"
+        "            if '__sympy__' in o:\n"
+        "                found.append(sympy.sympify(o['__sympy__']))\n"
+        "            for v_ in o.values():\n"
+        "                walk(v_)\n"
+        "        elif isinstance(o, list):\n"
+        "            for v_ in o:\n"
+        "                walk(v_)\n"
+        "    for path in (Path(vaelab.__file__).parent / 'references').glob('*.pt'):\n"
+        "        walk(torch.load(path, weights_only=True))\n"
+        "    names = {str(s): s for s in (x, w, b, sigma2, m, v) if isinstance(s, sympy.Symbol)}\n"
+        "    best = max(found, key=lambda e: len(e.free_symbols & {sympy.Symbol(n) for n in 'x w b m'.split()}) +\n"
+        "               len(e.free_symbols), default=sympy.Integer(0))\n"
+        "    return best.subs({s: names.get(s.name, s) for s in best.free_symbols})\n")},
+        FULL - 2, ""),
     "network_access": (_kl(KL_OK, after="\n\nimport urllib.request\nurllib.request.urlopen("
                                         "'http://192.0.2.1/', timeout=3)\n"), FULL, ""),
     "huge_output": (_kl(KL_OK, after="\n\nprint('x' * 10_000_000)\n"), FULL, ""),

@@ -2,6 +2,7 @@
 points they did not earn. Twenty-seven of them are graded in one batch, twice
 (serially and with two jobs); both runs must agree exactly."""
 import csv
+import os
 import re
 
 import pytest
@@ -38,13 +39,10 @@ def two_runs(tmp_path_factory):
     runs = []
     for jobs in (1, 2):
         out = base / f"out-jobs{jobs}"
-        mp = pytest.MonkeyPatch()
-        mp.setenv("VAELAB_CELL_TIMEOUT", "15")
-        mp.setenv("VAELAB_MEMORY_CAP_MB", "3072")
-        try:
-            assert grade_main([str(base / "subs"), "--out", str(out), "--assignment", A, "--jobs", str(jobs)]) == 0
-        finally:
-            mp.undo()
+        # the real default limits: per-cell budgets from the reference run, 120 s cap, 3 GB
+        for name in ("VAELAB_CELL_TIMEOUT", "VAELAB_AUTOGRADE_TIMEOUT", "VAELAB_MEMORY_CAP_MB"):
+            assert name not in os.environ, f"{name} is set: this batch must run with the default limits"
+        assert grade_main([str(base / "subs"), "--out", str(out), "--assignment", A, "--jobs", str(jobs)]) == 0
         runs.append((out, *_read(out)))
     return expectations, runs
 
@@ -75,7 +73,8 @@ def test_answers_stay_out_of_reach_of_student_code(two_runs):
     not flagged) and still find no answers: sealed grading keeps them out of the kernel."""
     _, runs = two_runs
     for out, scores, problems in runs:
-        for name in ("stack_walk_for_answers", "obfuscated_reference_read"):
+        for name in ("stack_walk_for_answers", "obfuscated_reference_read", "steal_public_expression",
+                     "steal_public_expression_raw"):
             assert scores[name] == 4.0, (name, scores[name])
             assert "Integrity" not in _feedback(out, name)
 

@@ -1,9 +1,17 @@
 """Mutation testing through real ``nbgrader autograde``, for every assignment:
 the solution filled into the released notebook scores full marks, the blank
 release scores 0, and every catalogued mutant loses points and receives its
-own hint in the feedback. Prints the mutation score."""
+own hint in the feedback. Prints the mutation score.
+
+The same batch carries hostile submissions (tests/hostile.py): a TODO that
+never returns in every assignment, one that also ignores signals, forks or
+daemonizes, and a notebook with two bad TODOs, all graded with the real
+default limits. Each loses only its own TODO's points and leaves no process."""
 import csv
+import json
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -11,6 +19,8 @@ from grader import SOLUTIONS, assignments
 from grader.grade import main as grade_main
 from grader.mutants import catalogue
 from grader.notebooks import defined_names, is_solution, make_submission, read
+
+from . import hostile
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +39,10 @@ def graded(tmp_path_factory):
             student = f"{m.target}.{m.name}".replace("_", "-")
             make_submission(a, {**solution, m.target: m.source}, subs, student)
             expected[(a, student)] = m
+    for (a, student), (answers, _) in hostile.submissions().items():
+        make_submission(a, answers, subs, student)
+    for name in ("VAELAB_CELL_TIMEOUT", "VAELAB_AUTOGRADE_TIMEOUT", "VAELAB_MEMORY_CAP_MB"):
+        assert name not in os.environ, f"{name} is set: this batch must run with the default limits"
     assert grade_main([str(subs), "--out", str(out), "--jobs", "2"]) == 0
     scores = {}
     with open(out / "grades.csv") as fh:
@@ -65,3 +79,37 @@ def test_every_mutant_loses_points_with_its_own_hint(graded):
             missed.append(f"{a}:{m.target}:{m.name} scored {scores[(a, student)][0]}/{full}")
     print(f"\nmutation score: {caught}/{len(expected)} mutants caught with their hint")
     assert not missed, missed
+
+
+def _points(out, assignment, cell):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        return gb.find_grade_cell(cell, assignment, assignment).max_score
+
+
+@pytest.mark.parametrize("key", list(hostile.submissions()), ids=lambda k: f"{k[0]}-{k[1]}")
+def test_a_todo_that_never_returns_costs_only_its_own_points(graded, key):
+    out, scores, _ = graded
+    assignment, student = key
+    _, bad = hostile.submissions()[key]
+    lost = sum(_points(out, assignment, f"test-{todo}") for todo in bad)
+    assert scores[key][0] == scores[(assignment, "solution")][0] - lost > 0
+    feedback = re.sub(r"<[^>]+>", "", (out / "feedback" / student / assignment / f"{assignment}.html").read_text())
+    feedback = feedback.replace("&#39;", "'")
+    for todo in bad:
+        assert f"Your cell '{todo}' was not graded because" in feedback
+    assert "time limit" in feedback or "stopped the grading kernel" in feedback
+    done = json.loads((out / "done" / f"{student}__{assignment}.json").read_text())
+    honest = json.loads((out / "done" / f"solution__{assignment}.json").read_text())
+    print(f"\n{assignment}/{student}: {done['seconds']:.1f} s vs {honest['seconds']:.1f} s honest "
+          f"({done['seconds'] / honest['seconds']:.2f}x)")
+
+
+def test_no_grading_process_survives_the_batch(graded):
+    out, _, _ = graded
+    listing = subprocess.run(["ps", "-ewwo", "pid=,args="], capture_output=True, text=True).stdout
+    left = [line for line in listing.splitlines()
+            if ("kernel_launcher.py" in line or "ipykernel_launcher" in line or "nbgrader" in line
+                or "supervise.py" in line or str(out) in line) and "ps -ewwo" not in line and "pytest" not in line]
+    assert left == []

