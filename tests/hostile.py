@@ -26,7 +26,7 @@ HOSTILE = {
                "        time.sleep(3600)\n" + LOOP),
     "04_generation": ("sample_prior", "starts a daemon that leaves the session and keeps stdout open, then loops",
                       "@torch.no_grad()\n"
-                      "def sample_prior(model, n, generator=None):\n"
+                      "def sample_prior(decoder, n, latent_dim, generator=None):\n"
                       "    import os, sys, time\n"
                       "    if os.fork() == 0:\n"
                       "        os.setsid()\n"

@@ -14,10 +14,11 @@ def test_relative_links_point_to_existing_files():
         assert (ROOT / link).exists(), f"README links to missing {link}"
 
 
-def test_binder_badge_opens_lab_on_the_first_assignment():
-    badge = re.search(r"\(https://mybinder\.org/v2/gh/[^)]+\)", README).group(0)
-    assert "urlpath=lab/tree/assignments/01_elbo/01_elbo.ipynb" in badge
-    assert (ROOT / "assignments" / "01_elbo" / "01_elbo.ipynb").exists()
+def test_the_instructor_readme_sends_students_to_the_edition_not_here():
+    """No Binder badge into the instructor repository (it holds the answers);
+    the student edition's README carries the badge (tests/test_edition.py)."""
+    assert "mybinder.org/v2" not in README
+    assert "make student-edition" in README and "student edition" in README
 
 
 def test_every_make_target_in_the_readme_exists():

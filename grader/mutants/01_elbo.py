@@ -31,6 +31,13 @@ def kl_standard_normal(mu, logvar):
     return -torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
 
 
+@mutant("kl_standard_normal", "missing_one",
+        hint="Your KL is off by latent_dim/2 for every example: the sum is over (1 + log σ² − μ² − σ²), "
+             "and the 1 is missing.")
+def kl_standard_normal(mu, logvar):
+    return -0.5 * torch.sum(logvar - mu.pow(2) - logvar.exp(), dim=-1)
+
+
 @mutant("kl_standard_normal", "sign_error",
         hint="Your KL has the wrong sign: KL is never negative, so the sum of (1 + log σ² − μ² − σ²) needs a −½ in front.")
 def kl_standard_normal(mu, logvar):

@@ -51,6 +51,15 @@ def pathwise_grad(f, mu, logvar, n_samples):
     return torch.autograd.grad(f(z).mean(), (mu, logvar))
 
 
+@mutant("pathwise_grad", "no_requires_grad",
+        hint="mu and logvar arrive without requires_grad, so autograd has nothing to differentiate: make copies "
+             "that require it (mu.detach().clone().requires_grad_(True)) before you draw z.")
+def pathwise_grad(f, mu, logvar, n_samples):
+    eps = torch.randn(n_samples, dtype=mu.dtype)
+    z = reparameterize(mu, logvar, eps)
+    return torch.autograd.grad(f(z).mean(), (mu, logvar))
+
+
 @mutant("pathwise_grad", "uniform_eps",
         hint="Your gradient estimate is biased: eps must be standard normal (torch.randn), not uniform (torch.rand).")
 def pathwise_grad(f, mu, logvar, n_samples):

@@ -22,7 +22,13 @@ import torch
 from . import references
 from .symbolic import Probes, equivalent, matches_probes
 
-__all__ = ["check", "grade", "needs", "compare", "Report", "CaseResult", "DRIVERS"]
+__all__ = ["check", "grade", "needs", "compare", "Report", "CaseResult", "DRIVERS", "Finding", "OUTPUT_NAMES"]
+
+
+class Finding(Exception):
+    """Raised by a driver when the answer cannot be checked further (wrong
+    type or shape of what came back): reported as the check's finding, never
+    as an exception the student's code raised."""
 
 # Bound at import time: a submission that later monkeypatches torch's
 # comparison functions cannot change how its answers are judged.
@@ -85,21 +91,33 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _shape_hint(expected: torch.Tensor, got: torch.Tensor) -> str:
-    if got.dim() == expected.dim() + 1 and tuple(got.shape[: expected.dim()]) == tuple(expected.shape):
-        return "You return one value per element of the last dimension: you might be missing a sum over it."
+def _shape_hint(expected: torch.Tensor, got: torch.Tensor, rtol=1e-5, atol=1e-6) -> str:
+    if got.is_floating_point() and got.dim() == expected.dim() + 1 and \
+            tuple(got.shape[:expected.dim()]) == tuple(expected.shape):
+        # one value too many per entry: name the reduction over the last dimension that would fix it
+        exp_d, got_d = expected.double(), got.detach().double()
+        for how, reduced in (("a sum", got_d.sum(-1)), ("a mean", got_d.mean(-1))):
+            if bool((_abs(reduced - exp_d) <= atol + rtol * _abs(exp_d)).all()):
+                where = "over the batch" if expected.dim() == 0 else "over the last dimension"
+                return f"You return one value per element where a single value is expected: {how} {where} fixes it."
+        if expected.dim() == 0:
+            return "You return a vector where a single number is expected: reduce it (sum or mean, as the docstring says)."
+        return "You return one value per element of the last dimension: you might be missing a reduction over it."
     if got.dim() == 0 and expected.dim() >= 1:
         return "You return a single number where one value per example is expected: did you also sum or average over the batch?"
     return ""
 
 
+MIN_RATIO_ELEMENTS = 4  # a constant factor is only a pattern across several numbers
+
+
 def _ratio_hint(expected: torch.Tensor, got: torch.Tensor) -> str:
-    mask = _abs(expected) > 1e-6
-    if not bool(mask.any()):
+    mask = _isfinite(expected) & _isfinite(got) & (_abs(expected) > 1e-6)
+    if int(mask.sum()) < MIN_RATIO_ELEMENTS:
         return ""
     ratio = got[mask].double() / expected[mask].double()
     r = float(ratio.mean())
-    if float(ratio.std(unbiased=False)) > 1e-4 * max(1.0, abs(r)) or not math.isfinite(r):
+    if not math.isfinite(r) or float(ratio.std(unbiased=False)) > 1e-4 * max(1.0, abs(r)) or abs(r - 1.0) < 1e-3:
         return ""
     for factor, sentence in ((2.0, "twice"), (0.5, "half"), (-1.0, "the negative of")):
         if abs(r - factor) < 1e-4:
@@ -107,24 +125,42 @@ def _ratio_hint(expected: torch.Tensor, got: torch.Tensor) -> str:
     return f"Your answer is the expected value times {r:.4g} everywhere: look for a constant factor."
 
 
-def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6):
-    """Return ``(ok, detail, generic_hint)`` for one answer against its reference."""
+def _finite_tolerance(value, fallback: float = 0.0):
+    """A tolerance must be a finite, non-negative number (or tensor of them)."""
+    if isinstance(value, _tensor_type):
+        return torch.nan_to_num(value.double().abs(), nan=fallback, posinf=fallback, neginf=fallback)
+    try:
+        value = abs(float(value))
+    except (TypeError, ValueError):
+        return fallback
+    return value if math.isfinite(value) else fallback
+
+
+def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
+    """Return ``(ok, detail, generic_hint)`` for one answer against its reference.
+
+    A non-finite reference entry matches only the same non-finite value (NaN
+    only NaN); tolerances are made finite. ``names`` labels the elements of a
+    tuple answer (e.g. ``"forward's mu"``) in the detail."""
     import numpy as np
     import sympy as sp
 
+    rtol = _finite_tolerance(rtol)
     if isinstance(expected, tuple):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return False, f"expected a tuple of {len(expected)} values, got {type(got).__name__}", ""
         atols = atol if isinstance(atol, (tuple, list)) else [atol] * len(expected)
+        labels = list(names) if names and len(names) == len(expected) else [f"element {k}" for k in range(len(expected))]
         for k, (e, g) in enumerate(zip(expected, got)):
             ok, detail, hint = compare(e, g, rtol, atols[k])
             if not ok:
-                return False, f"element {k}: {detail}", hint
+                return False, f"{labels[k]}: {detail}", hint
         if all(isinstance(e, _tensor_type) and e.dim() == 0 for e in expected):
             values = ", ".join(f"{float(g):.4g}" for g in got)
-            refs = ", ".join(f"{float(e):.4g} ± {float(a):.2g}" for e, a in zip(expected, atols))
+            refs = ", ".join(f"{float(e):.4g} ± {float(_finite_tolerance(a)):.2g}" for e, a in zip(expected, atols))
             return True, f"({values}) agrees with ({refs})", ""
         return True, "matches the reference", ""
+    atol = _finite_tolerance(atol)
 
     if isinstance(expected, Probes):  # public symbolic case: the answer's values, not the answer
         if isinstance(got, _tensor_type) or got is None or isinstance(got, (tuple, list, dict)):
@@ -156,18 +192,23 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6):
         if got.device.type != "cpu":
             got = got.cpu()
         if tuple(got.shape) != tuple(expected.shape):
-            return False, (f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"), _shape_hint(expected, got)
+            return False, (f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"), \
+                _shape_hint(expected, got, rtol, atol)
         if expected.is_floating_point() and got.dtype != expected.dtype:
             return False, f"expected dtype {expected.dtype}, got {got.dtype}", ""
         got_d = got.detach().double()
         exp_d = expected.double()
-        same_special = (~_isfinite(got_d)) & ((got_d == exp_d) | (got_d.isnan() & exp_d.isnan()))
-        finite = _isfinite(got_d) | same_special  # inf/nan only where the reference has the same
-        if not bool(finite.all()):
-            idx = tuple(int(i) for i in (~finite).nonzero()[0])
-            return False, f"non-finite value {float(got_d[idx])} at index {idx}", ""
+        special_exp, special_got = ~_isfinite(exp_d), ~_isfinite(got_d)
+        same_special = special_exp & special_got & ((got_d == exp_d) | (got_d.isnan() & exp_d.isnan()))
+        wrong_special = (special_exp | special_got) & ~same_special
+        if bool(wrong_special.any()):
+            idx = tuple(int(i) for i in wrong_special.nonzero()[0])
+            if bool(special_got[idx]):
+                return False, f"non-finite value {float(got_d[idx])} at index {idx}", ""
+            return False, f"value at index {idx}: expected {float(exp_d[idx])}, got {float(got_d[idx]):.6g}", ""
         err = _where(same_special, torch.zeros_like(got_d), _abs(got_d - exp_d))
-        bad = err > atol + rtol * _abs(exp_d)
+        tol = atol + rtol * _abs(_where(same_special, torch.zeros_like(exp_d), exp_d))
+        bad = err > tol
         if bool(bad.any()):
             flat = int(_argmax(_where(bad, err, torch.zeros_like(err))))
             idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), exp_d.shape)) if exp_d.dim() else ()
@@ -180,6 +221,9 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6):
             g = float(got)
         except (TypeError, ValueError):
             return False, f"expected a number, got {type(got).__name__}", ""
+        if not math.isfinite(expected) or not math.isfinite(g):
+            same = (g == expected) or (math.isnan(g) and math.isnan(expected))
+            return same, (f"matches ({_fmt(g)})" if same else f"expected {_fmt(float(expected))}, got {_fmt(g)}"), ""
         if math.isclose(g, expected, rel_tol=rtol, abs_tol=atol):
             return True, f"matches ({_fmt(g)})", ""
         return False, f"expected {_fmt(float(expected))}, got {_fmt(g)}", ""
@@ -201,6 +245,8 @@ DRIVERS = {"call": _call, "sympy": _call}
 def _describe_exception(err: BaseException) -> str:
     if isinstance(err, NotImplementedError):
         return "not implemented yet: replace `raise NotImplementedError()` with your code"
+    if isinstance(err, Finding):
+        return str(err)
     frames = traceback.extract_tb(err.__traceback__)
     where = ""
     for frame in reversed(frames):
@@ -227,27 +273,31 @@ def _execute(fn, case, kind):
         return False, err
 
 
-def judge_case(case, outcome, hints) -> CaseResult:
+def judge_case(case, outcome, hints, kind: str = "call") -> CaseResult:
     """Compare one case's outcome with its reference. ``outcome`` is the
     output, or ``{"__raised__": signature, "detail": sentence}`` for an
     exception (the form recorded by sealed grading)."""
     label = case.get("label", "")
     if isinstance(outcome, dict) and "__raised__" in outcome:
         mutants = case.get("mutants", {}).items()
-        hint = next((hints[m] for m, out in mutants
-                     if isinstance(out, dict) and out.get("__raised__") == outcome["__raised__"] and m in hints), "")
+        same = sorted({hints[m] for m, out in mutants
+                       if isinstance(out, dict) and out.get("__raised__") == outcome["__raised__"] and m in hints})
+        # several catalogued mistakes raise the same error: say so rather than pick one
+        hint = same[0] if len(same) == 1 else ("This error has more than one usual cause. " +
+                                                " Or: ".join(same) if same else "")
         return CaseResult(label, False, outcome.get("detail") or f"raised {outcome['__raised__']}", hint)
     got = outcome
     rtol, atol = case.get("rtol", 1e-5), case.get("atol", 1e-6)
+    names = OUTPUT_NAMES.get(kind)
     try:
-        ok, detail, hint = compare(case["expected"], got, rtol, atol)
+        ok, detail, hint = compare(case["expected"], got, rtol, atol, names)
     except Exception as err:  # a strange return value must not crash the check
         return CaseResult(label, False, f"could not compare the result ({type(err).__name__}: {err})")
     if ok:
         return CaseResult(label, True, detail)
     for mutant, output in case.get("mutants", {}).items():
-        if isinstance(output, dict) and "__raised__" in output:
-            continue
+        if isinstance(output, dict) and "__raised__" in output or _has_nan(output):
+            continue  # a NaN in a catalogued output says nothing about which mistake was made
         try:
             if compare(output, got, rtol, atol)[0]:
                 hint = hints.get(mutant, hint)
@@ -255,6 +305,18 @@ def judge_case(case, outcome, hints) -> CaseResult:
         except Exception:
             continue
     return CaseResult(label, False, detail, hint)
+
+
+def _has_nan(value) -> bool:
+    if isinstance(value, _tensor_type):
+        return value.is_floating_point() and bool(value.isnan().any())
+    if isinstance(value, (tuple, list)):
+        return any(_has_nan(v) for v in value)
+    return isinstance(value, float) and math.isnan(value)
+
+
+#: Names of the elements of a driver's tuple output, for the case lines.
+OUTPUT_NAMES: dict = {}
 
 
 def _outcomes(fn, spec, store=lambda output: output) -> list:
@@ -302,7 +364,7 @@ def judge(name: str, spec: dict, outcomes: list) -> Report:
                                      f"{len(outcomes)} outputs were recorded for {len(cases)} cases") for c in cases]
         return report
     for case, outcome in zip(cases, outcomes):
-        report.results.append(judge_case(case, outcome, spec.get("hints", {})))
+        report.results.append(judge_case(case, outcome, spec.get("hints", {}), spec.get("kind", "call")))
     return report
 
 

@@ -10,12 +10,15 @@ import copy
 
 import torch
 
-from .checks import DRIVERS
+from .checks import DRIVERS, OUTPUT_NAMES, Finding
 
 
-def driver(kind: str):
+def driver(kind: str, outputs=None):
+    """Register a driver; ``outputs`` names the elements of a tuple it returns."""
     def register(fn):
         DRIVERS[kind] = fn
+        if outputs:
+            OUTPUT_NAMES[kind] = tuple(outputs)
         return fn
 
     return register
@@ -25,7 +28,8 @@ def _grad_or_zeros(grad, like):
     return torch.zeros_like(like) if grad is None else grad.detach()
 
 
-@driver("reparam")
+@driver("reparam", outputs=("z", "the gradient of sum(z) with respect to mu",
+                             "the gradient of sum(z) with respect to logvar"))
 def _drive_reparam(fn, case):
     """Call fn(mu, logvar, eps) with mu and logvar requiring grad; return z and
     the gradients of sum(z) with respect to mu and logvar (zeros where no
@@ -50,7 +54,7 @@ def torch_function(expr):
     return sp.lambdify(z, expr, modules="torch")
 
 
-@driver("estimator")
+@driver("estimator", outputs=("the estimate of d/dmu", "the estimate of d/dlogvar"))
 def _drive_estimator(fn, case):
     """Call a gradient estimator fn(f, mu, logvar, n_samples) and return its
     two estimates as float64 scalars."""
@@ -66,7 +70,9 @@ def _scalar(value) -> torch.Tensor:
     return torch.as_tensor(float(value), dtype=torch.float64)
 
 
-@driver("vae")
+@driver("vae", outputs=("encode's mu", "encode's logvar", "decode(z)", "forward's (mu, logvar) vs encode's",
+                         "forward's logits vs decoder(z used)", "mean of forward's noise (z - mu)/sigma",
+                         "std of forward's noise (z - mu)/sigma", "whether gradients reach the encoder"))
 def _drive_vae(cls, case):
     """Build the student's VAE, load the stored weights, and summarise what
     encode, decode and forward do:
@@ -109,7 +115,7 @@ def _drive_iwae(fn, case):
     return out.detach() if isinstance(out, torch.Tensor) else out
 
 
-@driver("train_step")
+@driver("train_step", outputs=("the mean loss of the first three steps", "the mean loss of the last three steps"))
 def _drive_train_step(fn, case):
     """Run ``steps`` calls of train_step on a fixed batch and a fixed linear
     VAE; return the mean loss of the first and of the last three steps."""
@@ -122,12 +128,14 @@ def _drive_train_step(fn, case):
     for _ in range(steps):
         loss = fn(model, optimizer, x)
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-            raise TypeError("train_step must return the batch loss as a scalar tensor")
+            got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise Finding(f"train_step returned {got}; expected the batch loss as a scalar tensor")
         losses.append(float(loss))
     return (_scalar(sum(losses[:3]) / 3), _scalar(sum(losses[-3:]) / 3))
 
 
-@driver("prior")
+@driver("prior", outputs=("whether every value lies in [0, 1]", "the mean of the latent draws",
+                           "the std of the latent draws"))
 def _drive_prior(fn, case):
     """sample_prior on a fixed linear decoder: (values in [0, 1]?, mean and std
     of the latent draws recovered by inverting the decoder)."""
@@ -138,8 +146,8 @@ def _drive_prior(fn, case):
     with torch.no_grad():
         out = fn(model.decode, n, latent_dim, generator=torch.Generator().manual_seed(seed + 1))
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, 784):
-        raise ValueError(f"expected a tensor of shape ({n}, 784), got "
-                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+        raise Finding(f"returned {got}; expected shape ({n}, 784): one row per sample")
     out = out.detach().double()
     in_range = bool(out.min() >= 0) and bool(out.max() <= 1)
     logits = torch.logit(out.clamp(1e-7, 1 - 1e-7)) if in_range else out
@@ -149,7 +157,8 @@ def _drive_prior(fn, case):
     return (_scalar(in_range), z.mean(0), z.std(0))
 
 
-@driver("cvae")
+@driver("cvae", outputs=("decode(z, y)", "forward's mu", "forward's logvar", "whether decode depends on y",
+                          "whether forward's output has the data's shape"))
 def _drive_cvae(cls, case):
     """Build the student's CVAE with stored weights: (decode(z, y), encoder's
     mu and logvar from forward, does decode depend on y?, does forward's output
