@@ -37,7 +37,8 @@ def two_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("adversarial")
     expectations = build(base / "subs")
     runs = []
-    for jobs in (1, 2):
+    # CI grades the batch once, with two jobs; `make test-full` adds the serial repeat and compares them
+    for jobs in ((1, 2) if os.environ.get("VAELAB_TEST_FULL") else (2,)):
         out = base / f"out-jobs{jobs}"
         # the real default limits: per-cell budgets from the reference run, 120 s cap, 3 GB
         for name in ("VAELAB_CELL_TIMEOUT", "VAELAB_AUTOGRADE_TIMEOUT", "VAELAB_MEMORY_CAP_MB"):
@@ -97,6 +98,8 @@ def test_every_case_gets_a_clear_message(two_runs):
 
 def test_both_runs_agree_exactly(two_runs):
     _, runs = two_runs
+    if len(runs) < 2:
+        pytest.skip("the serial repeat runs in `make test-full` (VAELAB_TEST_FULL=1)")
     assert runs[0][1] == runs[1][1] and runs[0][2] == runs[1][2]
 
 
@@ -105,5 +108,5 @@ def test_network_is_isolated_where_the_os_allows(two_runs):
 
     if not network_isolation():
         pytest.skip("unshare --net is not available on this machine")
-    out = two_runs[1][0][0]
+    out = two_runs[1][-1][0]
     assert "unreachable" in _feedback(out, "network_access").lower()

@@ -10,7 +10,13 @@ def test_tensor_compare_reports_shape_dtype_value_and_nonfinite():
     expected = torch.tensor([1.0, 2.0, 3.0])
     assert compare(expected, expected.clone())[0]
     ok, detail, hint = compare(expected, torch.ones(3, 4))
-    assert not ok and "expected shape (3,), got (3, 4)" in detail and "sum" in hint
+    assert not ok and "expected shape (3,), got (3, 4)" in detail and "reduction" in hint
+    # the hint names the reduction that would fix it, found by trying both
+    assert "a sum over the last dimension" in compare(expected, expected.unsqueeze(-1).repeat(1, 4) / 4)[2]
+    assert "a mean over the last dimension" in compare(expected, expected.unsqueeze(-1).repeat(1, 4))[2]
+    batch = torch.tensor([1.0, 2.0, 6.0])
+    assert "a mean over the batch" in compare(batch.mean(), batch)[2]
+    assert "a sum over the batch" in compare(batch.sum(), batch)[2]
     ok, detail, _ = compare(expected, expected.double())
     assert not ok and "dtype" in detail
     ok, detail, _ = compare(expected, torch.tensor([1.0, float("nan"), 3.0]))

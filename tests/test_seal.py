@@ -86,7 +86,7 @@ def test_sealed_mutation_score_is_complete(sealed, assignment):
             checks.grade(name, m.function, assignment=assignment)
             report = _verdict(folder, name, full)
             assert not report.passed, f"{m.name} passes sealed grading"
-            assert m.hint in report.hints, (m.name, report.hints)
+            assert any(m.hint in h for h in report.hints), (m.name, report.hints)
 
     def unfinished(*args, **kwargs):
         raise NotImplementedError()

@@ -108,7 +108,7 @@ def _shape_hint(expected: torch.Tensor, got: torch.Tensor, rtol=1e-5, atol=1e-6)
     return ""
 
 
-MIN_RATIO_ELEMENTS = 4  # a constant factor is only a pattern across several numbers
+MIN_RATIO_ELEMENTS = 3  # a constant factor is only a pattern across several numbers
 
 
 def _ratio_hint(expected: torch.Tensor, got: torch.Tensor) -> str:
