@@ -152,7 +152,8 @@ def _config(root: Path, db_url: str, execute: dict | None = None) -> str:
                  "    for p in Autograde.class_traits()['autograde_preprocessors'].default()]\n"
                  f"c.TrackedExecute.trail_file = {execute['trail']!r}\n"
                  f"c.TrackedExecute.cell_budgets = {execute['budgets']!r}\n"
-                 f"c.TrackedExecute.timeout = {int(execute['cap'])}\n")
+                 f"c.TrackedExecute.timeout = {int(execute['cap'])}\n"
+                 "c.TrackedExecute.interrupt_on_timeout = False\n")
     return text
 
 

@@ -20,7 +20,7 @@ import json
 import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from traitlets import Dict, Float, Unicode
+from traitlets import Bool, Dict, Float, Unicode
 
 from nbgrader.preprocessors import Execute
 
@@ -35,10 +35,14 @@ class TrackedExecute(Execute):
     cell_budgets = Dict({}, help="{cell key: timeout in seconds} from the reference run").tag(config=True)
     unknown_cell_timeout = Float(0.0, help="timeout for cells without a budget (0: Execute.timeout)").tag(config=True)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.interrupt_on_timeout = False  # fail fast: the grader blanks the cell's TODO and regrades
-        self.timeout_func = self._cell_timeout
+    # Fail fast: the first timeout ends the run (the grader blanks the cell's TODO and regrades)
+    # instead of interrupting the kernel and waiting again in every dependent cell. A trait default
+    # and c.TrackedExecute in the worker config, because nbconvert re-initialises the client (and
+    # so reloads the course's c.Execute.interrupt_on_timeout = True) at the start of each notebook.
+    interrupt_on_timeout = Bool(False).tag(config=True)
+
+    def _get_timeout(self, cell):
+        return self._cell_timeout(cell) if cell is not None else super()._get_timeout(cell)
 
     def _cell_timeout(self, cell):
         cap = self.timeout or None

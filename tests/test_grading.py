@@ -117,4 +117,7 @@ def test_an_interrupted_batch_resumes_without_regrading_or_losing_work(tmp_path)
     assert again.returncode == 0, again.stdout[-2000:]
     assert f"Resuming: {len(finished)} notebook(s)" in again.stdout
     assert f"Graded {3 - len(finished)} notebook(s)" in again.stdout
+    # not a terminal: one progress line per finished notebook (student, assignment, score, seconds)
+    lines = re.findall(r"^\[(\d+)/3\] (\w+)/01_elbo: 6/9 in [\d.]+ s$", again.stdout, re.M)
+    assert len(lines) == 3 - len(finished), again.stdout[-2000:]
     assert _scores(out) == {s: (6.0, 9.0) for s in ("ann", "bob", "cyd")}
