@@ -126,7 +126,11 @@ def open_notebook(page, lab: Lab, path: str, timeout: float = 120.0) -> None:
     """Open ``path`` through its URL, in a fresh workspace, and wait for an idle kernel."""
     page.goto(f"{lab.url}/lab/workspaces/t{uuid.uuid4().hex[:8]}/tree/{path}?reset")
     page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell", timeout=timeout * 1000)
-    wait_kernel_idle(page, timeout)
+    deadline = time.monotonic() + timeout
+    while kernel_status(page) != "idle" and time.monotonic() < deadline:
+        accept_dialogs(page)  # the kernel chooser, if it appeared, starts the notebook's own kernel
+        time.sleep(0.25)
+    wait_kernel_idle(page, max(1.0, deadline - time.monotonic()))
 
 
 def kernel_status(page) -> str | None:
@@ -147,20 +151,49 @@ def wait_kernel_idle(page, timeout: float) -> None:
         time.sleep(0.25)
 
 
-def run_all(page, timeout: float = 600.0) -> float:
-    """Run > Run All Cells, as a student would; wait until nothing is queued
-    or running and the kernel is idle. Returns the seconds it took."""
-    before = prompts(page)
+def accept_dialogs(page) -> int:
+    """Accept any open JupyterLab dialog (the kernel chooser can pop up when a
+    notebook opens while the kernel list is still loading): returns how many."""
+    accepted = 0
+    for _ in range(3):
+        dialog = page.query_selector(".jp-Dialog")
+        if dialog is None:
+            break
+        button = dialog.query_selector(".jp-Dialog-button.jp-mod-accept") or dialog.query_selector(".jp-mod-accept")
+        if button is None:
+            break
+        button.click()
+        accepted += 1
+        time.sleep(0.5)
+    return accepted
+
+
+def _click_run_all(page) -> None:
+    accept_dialogs(page)
     page.click("#jp-menu-panel .lm-MenuBar-itemLabel:text-is('Run')")
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+
+
+def run_all(page, timeout: float = 600.0, start_within: float = 20.0) -> float:
+    """Run > Run All Cells, as a student would; wait until execution has
+    started, nothing is queued or running and the kernel is idle. If nothing
+    starts within ``start_within`` seconds (a dialog was in the way, or the
+    click landed while the page was still loading), accept any dialog and use
+    the menu once more: nothing ran yet, so nothing runs twice. Returns the
+    seconds it took."""
+    _click_run_all(page)
     start = time.monotonic()
-    settled = 0
+    started, retried, settled = False, False, 0
     while settled < 3:  # idle with nothing pending, three polls in a row
         if time.monotonic() - start > timeout:
             raise TimeoutError(f"Run All still busy after {timeout:.0f} s; prompts {prompts(page)}")
         time.sleep(0.5)
         now = prompts(page)
-        busy = any("*" in p for p in now) or kernel_status(page) != "idle" or now == before
+        started = started or any("*" in p or p.strip("[]: ").isdigit() for p in now)
+        if not started and not retried and time.monotonic() - start > start_within:
+            _click_run_all(page)
+            retried = True
+        busy = not started or any("*" in p for p in now) or kernel_status(page) != "idle"
         settled = 0 if busy else settled + 1
     return time.monotonic() - start
 
