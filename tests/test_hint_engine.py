@@ -67,7 +67,8 @@ def _perturbations(expected, seed: int) -> dict:
     if isinstance(expected, sp.Basic):
         symbols = sorted(expected.free_symbols, key=lambda s: s.name)
         out = {"plus 37/100": expected + sp.Rational(37, 100), "times 137/100": expected * sp.Rational(137, 100),
-               "squared": expected ** 2 + 1, "plus pi": expected + sp.pi}
+               "squared": expected ** 2 + 1, "plus pi": expected + sp.pi, "plus log 2": expected + sp.log(2),
+               "minus 1/3": expected - sp.Rational(1, 3), "doubled plus one": 2 * expected + 1}
         if symbols:
             s = symbols[0]
             out[f"plus {s}/7"] = expected + s / 7
@@ -163,3 +164,13 @@ def test_perturbations_outside_the_catalogue_never_get_a_catalogued_hint(assignm
                 wrong.append(f"{name} case {i} ({label}): got the catalogued hint {result.hint!r}")
     assert not wrong, wrong[:8]
     assert per_todo and all(n >= 6 for n in per_todo.values()), per_todo
+
+
+def test_at_least_twenty_perturbations_per_todo_over_public_and_hidden_cases():
+    counts: dict = {}
+    for assignment, kind in FILES:
+        for name, spec, i, case in _cases(assignment, kind):
+            for answer in _perturbations(case["expected"], seed=i).values():
+                if not _same_as_a_mutant(case, answer):
+                    counts[(assignment, name)] = counts.get((assignment, name), 0) + 1
+    assert counts and min(counts.values()) >= 20, counts
