@@ -70,8 +70,9 @@ with client.setup_kernel():
                 break
     status = Path(f"/proc/{client.km.provisioner.process.pid}/status").read_text()
     probe = nbformat.v4.new_code_cell("import torch; print(torch.get_num_threads())")
+    nb.cells.append(probe)
     try:
-        client.execute_cell(probe, len(nb.cells))
+        client.execute_cell(probe, len(nb.cells) - 1)
         threads = int(probe.outputs[0]["text"].strip())
     except Exception:
         threads = None
