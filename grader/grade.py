@@ -255,6 +255,7 @@ def _digest(folder: Path) -> str:
 
 # ------------------------------------------------------------------- workers
 _LIVE: set = set()  # worker processes, ended if the batch is interrupted
+_AST_LOCK = threading.Lock()
 _STOP = threading.Event()  # set on Ctrl-C: no new worker starts
 _ATTEMPTS = itertools.count()
 
@@ -387,9 +388,10 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
 
     start = time.perf_counter()
     digest = _digest(out / "submitted" / student / assignment)
-    violations = scan_notebook(nbformat.read(str(out / "submitted" / student / assignment / f"{assignment}.ipynb"),
-                                             as_version=4))
-    todos = _todo_cells(out, assignment)
+    with _AST_LOCK:  # CPython 3.11's ast.parse is not safe to call from two threads at once
+        violations = scan_notebook(nbformat.read(str(out / "submitted" / student / assignment / f"{assignment}.ipynb"),
+                                                 as_version=4))
+        todos = _todo_cells(out, assignment)
     blanked, notes = [], []
     ok, reason, work = _run_worker(out, student, assignment)
     while not ok and len(blanked) < len(todos) + MAX_EXTRA_ATTEMPTS:
@@ -444,8 +446,9 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
         shutil.copytree(work / "autograded" / s / a, dest)
     done = out / "done" / f"{s}__{a}.json"
     done.parent.mkdir(exist_ok=True)
-    done.write_text(json.dumps(asdict(outcome)))
-    _discard(work)
+    if work is not None:
+        done.write_text(json.dumps(asdict(outcome)))
+        _discard(work)
 
 
 def previously_done(out: Path, student: str, assignment: str) -> Outcome | None:
@@ -508,8 +511,18 @@ def main(argv=None) -> int:
     pool = ThreadPoolExecutor(args.jobs)
     try:
         futures = [pool.submit(grade_one, out, s, a) for s, a in todo]
+        pending = dict(zip(futures, todo))
         for future in progress(as_completed(futures), total=len(futures), desc="autograding", unit="notebook"):
-            outcome = future.result()
+            try:
+                outcome = future.result()
+            except KeyboardInterrupt:
+                raise
+            except Exception as err:  # a fault of the grader's own must cost one notebook, not the batch
+                student, assignment = pending[future]
+                outcome = Outcome(student, assignment, False, 0.0,
+                                  f"could not be graded (grader error {type(err).__name__}: {str(err)[:160]}): 0 points",
+                                  _digest(out / "submitted" / student / assignment))
+                outcome.work = None
             finish(out, main_url, outcome)  # the only writer of the course gradebook
             outcomes.append(outcome)
             if log_lines:  # cron, CI and nohup logs get one line per notebook (the bar is for terminals)
