@@ -143,7 +143,7 @@ def run_threads(quick, names, results, notes):
 
     results["threads_under_quota_ratio"] = (t["ratio"], "x")
     n = str(os.cpu_count())
-    notes.append(f"- one training step (784-400-40 MLP, batch 128, median of 200) under a {t['describe']}: vaelab "
+    notes.append(f"- one training step (784-400-40 MLP, batch 128, mean over 400 steps, best of 3 runs) under a {t['describe']}: vaelab "
                  f"picks {t['vaelab']['threads']} thread(s), {t['vaelab']['ms']:.2f} ms; fixed 1 thread "
                  f"{t['1']['ms']:.2f} ms; fixed {n} threads {t[n]['ms']:.2f} ms")
 
