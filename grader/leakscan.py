@@ -72,6 +72,38 @@ def _hidden_tensors() -> list:
     return [t for path in sorted(HIDDEN_REFERENCES.glob("*.pt")) for t in _tensors_in(path, min_numel=8)]
 
 
+def _file_leaks(path: Path, rel, hidden: list, hidden_bytes: set, markers, solution_lines: set, names: set,
+                stored_answers: bool = False) -> list:
+    """What one student-facing file leaks: a copy of a hidden file, hidden
+    tensors (and, with ``stored_answers``, stored symbolic answers) in a
+    reference file; markers, solution lines and graded TODO definitions in text."""
+    leaks = []
+    data = path.read_bytes()
+    if data in hidden_bytes:
+        leaks.append(f"{rel}: is a copy of a hidden reference file")
+    if path.suffix == ".pt":
+        for t in _tensors_in(path):
+            if any(t.shape == h.shape and torch.equal(t, h) for h in hidden):
+                leaks.append(f"{rel}: contains hidden reference data")
+                break
+        if stored_answers:
+            import sympy as sp
+
+            leaks += [f"{rel}{where}: stores a symbolic answer" for where, text in _stored_expressions(path)
+                      if sp.sympify(text).free_symbols]
+        return leaks
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return leaks
+    leaks += [f"{rel}: contains {marker!r}" for marker in markers if marker in text]
+    leaks += [f"{rel}: contains solution code {line[:60]!r}" for line in solution_lines if line in text]
+    if path.suffix == ".py":
+        leaks += [f"{rel}: defines graded TODO {name}" for name in names
+                  if re.search(rf"^\s*(def|class) {name}\b", text, re.M)]
+    return leaks
+
+
 def scan() -> list:
     """Return a list of leaks (empty when clean)."""
     leaks = []
@@ -81,29 +113,7 @@ def scan() -> list:
     hidden_bytes = {p.read_bytes() for p in HIDDEN_REFERENCES.glob("*.pt")}
     for path in _student_files():
         rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-        data = path.read_bytes()
-        if data in hidden_bytes:
-            leaks.append(f"{rel}: is a copy of a hidden reference file")
-        if path.suffix == ".pt":
-            for t in _tensors_in(path):
-                if any(t.shape == h.shape and torch.equal(t, h) for h in hidden):
-                    leaks.append(f"{rel}: contains hidden reference data")
-                    break
-            continue
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        for marker in MARKERS:
-            if marker in text:
-                leaks.append(f"{rel}: contains {marker!r}")
-        for line in solution_lines:
-            if line in text:
-                leaks.append(f"{rel}: contains solution code {line[:60]!r}")
-        if path.suffix == ".py":
-            for name in names:
-                if re.search(rf"^\s*(def|class) {name}\b", text, re.M):
-                    leaks.append(f"{rel}: defines graded TODO {name}")
+        leaks += _file_leaks(path, rel, hidden, hidden_bytes, MARKERS, solution_lines, names)
     return leaks
 
 
@@ -116,25 +126,6 @@ if __name__ == "__main__":
 
 
 # -- the student edition (grader/edition.py) --------------------------------
-def _symbolic_answers(names) -> list:
-    """The expressions that answer the released symbolic TODOs: every
-    expected output and mutant output of the hidden cases (the public files
-    no longer hold any)."""
-    import sympy as sp
-
-    from vaelab import references
-
-    found = []
-    for name in names:
-        data = references.load(HIDDEN_REFERENCES / f"{name}.pt")
-        for spec in data["functions"].values():
-            for case in spec["cases"]:
-                for value in [case.get("expected"), *case.get("mutants", {}).values()]:
-                    if isinstance(value, sp.Basic) and value.free_symbols:
-                        found.append(value)
-    return found
-
-
 def _stored_expressions(path: Path) -> list:
     """(where, expression text) for every sympy expression stored as an
     answer (an ``expected`` or ``mutants`` entry) in a reference file."""
@@ -158,8 +149,6 @@ def scan_edition(dest: Path, names: list) -> list:
     released assignment (lines a released notebook gives away excepted),
     hidden reference data or copies, stored symbolic answers, solution and
     hidden-test markers, instructor-only text, and instructor files."""
-    import sympy as sp
-
     dest = Path(dest)
     leaks = []
     released = set(names)
@@ -182,38 +171,12 @@ def scan_edition(dest: Path, names: list) -> list:
     graded = graded_names()
     hidden = _hidden_tensors()
     hidden_bytes = {p.read_bytes() for p in HIDDEN_REFERENCES.glob("*.pt")}
-    answers = _symbolic_answers(names)
     for top in ("solutions", "grader", "tests", "bench", "docs", "requirements-dev.txt"):
         if (dest / top).exists():
             leaks.append(f"{top}: instructor material in the edition")
     for path in sorted(p for p in dest.rglob("*") if p.is_file() and ".git" not in p.parts
                        and ".venv" not in p.parts and "__pycache__" not in p.parts):
-        rel = path.relative_to(dest)
-        data = path.read_bytes()
-        if data in hidden_bytes:
-            leaks.append(f"{rel}: is a copy of a hidden reference file")
-        if path.suffix == ".pt":
-            for t in _tensors_in(path):
-                if any(t.shape == h.shape and torch.equal(t, h) for h in hidden):
-                    leaks.append(f"{rel}: contains hidden reference data")
-                    break
-            for where, text in _stored_expressions(path):
-                expr = sp.sympify(text)
-                if any(expr.free_symbols and sp.simplify(expr - a) == 0 for a in answers) or expr.free_symbols:
-                    leaks.append(f"{rel}{where}: stores a symbolic answer")
-            continue
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        for marker in (*MARKERS, "<!-- instructor", "Release this notebook after"):
-            if marker in text:
-                leaks.append(f"{rel}: contains {marker!r}")
-        for line in lines:
-            if line in text:
-                leaks.append(f"{rel}: contains solution code {line[:60]!r}")
-        if path.suffix == ".py":
-            for name in graded:
-                if re.search(rf"^\s*(def|class) {name}\b", text, re.M):
-                    leaks.append(f"{rel}: defines graded TODO {name}")
+        leaks += _file_leaks(path, path.relative_to(dest), hidden, hidden_bytes,
+                             (*MARKERS, "<!-- instructor", "Release this notebook after"), lines, graded,
+                             stored_answers=True)
     return leaks
