@@ -33,6 +33,7 @@ import torch
 from grader import HIDDEN_REFERENCES, ROOT, SOLUTIONS, assignments, load_module
 from grader.mutants import catalogue
 from grader.notebooks import exec_solution, read, solution_code
+from grader.tolerances import ToleranceError, derive, unseparated, verify_stochastic
 from vaelab import references
 from vaelab.checks import DRIVERS, _load_drivers, raised
 from vaelab.symbolic import probe, sample_points
@@ -90,7 +91,36 @@ def _hide_expressions(record: dict, index: int) -> None:
             record["mutants"][name] = probe(output, points)
 
 
-def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False) -> dict:
+def _outputs(driver, functions, case) -> dict:
+    """Each catalogued function's output on one case (seed 0, like a student's
+    run), or the recorded form of the exception it raised."""
+    out = {}
+    for m in functions:
+        torch.manual_seed(0)
+        try:
+            out[m.name] = driver(m.function, case)
+        except Exception as err:  # matched by exception instead of output
+            out[m.name] = raised(err)
+    return out
+
+
+def _symbolic_variants(label: str, expected, variants: dict) -> dict:
+    from vaelab.symbolic import equivalent
+
+    for name, output in variants.items():
+        if isinstance(output, dict) or not equivalent(output, expected)[0]:
+            raise ToleranceError(f"{label}: the correct variant {name!r} is not equivalent to the reference "
+                                 f"({output.get('__raised__') if isinstance(output, dict) else output})")
+    return {"variants": sorted(variants)}
+
+
+def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False, variants: dict | None = None,
+             errors: list | None = None, where: str = "") -> dict:
+    """Record every case: the expected output, every mutant's output, and a
+    tolerance derived from the correct variants and the mutants
+    (grader/tolerances.py). Problems are appended to ``errors``."""
+    variants = variants or {}
+    errors = errors if errors is not None else []
     out = {}
     for name, fspec in spec.items():
         kind = fspec.get("kind", "call")
@@ -98,30 +128,46 @@ def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False) -
         cases = []
         for case in fspec["cases"]:
             record = dict(case, mutants={})
+            floors = record.pop("floors", None)
+            label = f"{where} {name} case {len(cases) + 1} ({case.get('label', '')})"
             if fspec.get("stochastic"):
                 record["expected"], record["atol"] = _stochastic_tolerance(driver, namespace[name], record)
             elif "expected" not in case:  # an oracle (closed form) may supply it instead
                 torch.manual_seed(0)
                 record["expected"] = driver(namespace[name], case)
-            for m in mutants.get(name, []):
-                torch.manual_seed(0)
-                try:
-                    record["mutants"][m.name] = driver(m.function, case)
-                except Exception as err:  # matched by exception instead of output
-                    record["mutants"][m.name] = raised(err)
+            record["mutants"] = _outputs(driver, mutants.get(name, []), case)
+            variant_outputs = _outputs(driver, variants.get(name, []), case)
+            try:
+                if kind == "sympy":
+                    record["tolerance"] = _symbolic_variants(label, record["expected"], variant_outputs)
+                elif fspec.get("stochastic"):
+                    record["tolerance"] = verify_stochastic(label, record["expected"], record.get("rtol", 0.0),
+                                                            record["atol"], variant_outputs, record["mutants"])
+                else:
+                    record["rtol"], record["atol"], record["tolerance"] = derive(
+                        label, record["expected"], variant_outputs, record["mutants"], floors)
+            except ToleranceError as err:
+                errors.append(str(err))
             if public and kind == "sympy":
                 _hide_expressions(record, len(cases))
             cases.append(record)
+        if kind != "sympy":
+            missed = unseparated(cases, [m.name for m in mutants.get(name, [])])
+            if missed:
+                errors.append(f"{where} {name}: no case separates the mistake(s) {', '.join(missed)} "
+                              f"with the margin (grader/tolerances.py); add a case that does")
+        if not variants.get(name):
+            errors.append(f"{where} {name}: no correct variants in grader/variants/ to derive tolerances from")
         out[name] = {"kind": kind, "cases": cases,
                      "hints": {m.name: m.hint for m in mutants.get(name, [])}}
     return out
 
 
-def _mutant_functions(assignment: str, namespace: dict) -> dict:
-    """Execute each mutant's source in a copy of the solution namespace, as if
-    a student had typed it into the notebook."""
+def _mutant_functions(assignment: str, namespace: dict, kind: str = "mutants") -> dict:
+    """Execute each mutant's (or correct variant's) source in a copy of the
+    solution namespace, as if a student had typed it into the notebook."""
     found: dict = {}
-    for m in catalogue(assignment):
+    for m in catalogue(assignment, kind):
         scope = dict(namespace)
         exec(compile(m.source, f"<mutant {m.name}>", "exec"), scope)  # noqa: S102
         m.function = scope[m.target]
@@ -187,6 +233,8 @@ def fingerprint(assignment: str) -> dict:
         "case helpers": source(here / "cases" / "__init__.py"),
         "mutant catalogue": source(here / "mutants" / f"{assignment}.py"),
         "mutant loader": source(here / "mutants" / "__init__.py"),
+        "correct variants": source(here / "variants" / f"{assignment}.py"),
+        "tolerance policy": source(here / "tolerances.py"),
         "case drivers": source(drivers.__file__),
         "fixture models": source(fixtures.__file__),
         "symbolic probes": source(symbolic.__file__),
@@ -202,8 +250,14 @@ def build(assignment: str) -> tuple[dict, dict]:
         namespace = exec_solution(notebook)
         cases = load_module("cases", assignment)
         mutants = _mutant_functions(assignment, namespace)
-        public_functions = _run_all(namespace, cases.public(), mutants, public=True)
-        hidden_functions = _run_all(namespace, cases.hidden(), mutants)
+        variants = _mutant_functions(assignment, namespace, "variants")
+        errors: list = []
+        public_functions = _run_all(namespace, cases.public(), mutants, public=True, variants=variants,
+                                    errors=errors, where=f"{assignment} public")
+        hidden_functions = _run_all(namespace, cases.hidden(), mutants, variants=variants, errors=errors,
+                                    where=f"{assignment} hidden")
+    if errors:
+        raise ToleranceError("\n".join(errors))
     meta = {
         "torch": torch.__version__.split("+")[0],
         "sympy": sympy.__version__,
@@ -267,12 +321,14 @@ def _close(stored, fresh, rtol, atol, where: str, drift: Drift) -> None:
                 drift.problems.append(f"{where}: tuple length changed")
                 return
             atols = atol if isinstance(atol, (list, tuple)) and len(atol) == len(parts_s) else [atol] * len(parts_s)
+            rtols = rtol if isinstance(rtol, (list, tuple)) and len(rtol) == len(parts_s) else [_scalar(rtol)] * len(parts_s)
             for k, (a, b) in enumerate(zip(parts_s, parts_f)):
-                _close(a, b, rtol, atols[k], f"{where}[{k}]", drift)
+                _close(a, b, rtols[k], atols[k], f"{where}[{k}]", drift)
             return
         for key in stored:
             _close(stored[key], fresh[key], rtol, atol, f"{where}.{key}", drift)
         return
+    rtol = _scalar(rtol)
     a, b = _as_float(stored), _as_float(fresh)
     if a is not None and b is not None and not isinstance(stored, bool):
         if isinstance(stored, torch.Tensor) != isinstance(fresh, torch.Tensor) or a.shape != b.shape or (
@@ -345,7 +401,12 @@ def compare_references(stored: dict, fresh: dict, label: str, drift: Drift | Non
                 continue
             rtol, atol = sc.get("rtol", 1e-5), sc.get("atol", 1e-6)
             for key in sc:
-                if key == "atol" and not isinstance(atol, (int, float)):
+                if key == "tolerance":
+                    # the evidence behind a derived tolerance (variant and mutant deviations): the
+                    # tolerance itself is compared below; its evidence may move within round-off
+                    if sorted(sc[key]) != sorted(fc[key]) or sc[key].get("separated") != fc[key].get("separated"):
+                        drift.problems.append(f"{cw}: which mistakes the case separates changed")
+                elif key in ("atol", "rtol") and not isinstance(sc[key], (int, float)):
                     # a measured (stochastic) tolerance: within CHECK_FRACTION of itself
                     _close(sc[key], fc[key], 1.0, 0.0, f"{cw} tolerance", drift)
                 elif key == "mutants":
@@ -414,7 +475,11 @@ def main(argv=None) -> int:
         if load_module("cases", assignment) is None:
             print(f"{assignment}: no grader/cases/{assignment}.py, skipped")
             continue
-        public, hidden = build(assignment)
+        try:
+            public, hidden = build(assignment)
+        except ToleranceError as err:
+            print(f"{assignment}: tolerances cannot be derived:\n{err}", file=sys.stderr)
+            return 1
         targets = (("public", args.public_dir / f"{assignment}.pt", public),
                    ("hidden", args.hidden_dir / f"{assignment}.pt", hidden))
         for kind, path, data in targets:

@@ -89,10 +89,13 @@ def _oracle_equal(a, b, rtol, atol) -> bool:
         if not (isinstance(a, tuple) and isinstance(b, tuple)) or len(a) != len(b):
             return False
         atols = atol if isinstance(atol, (list, tuple)) else [atol] * len(a)
-        return all(_oracle_equal(x, y, rtol, t) for x, y, t in zip(a, b, atols))
+        rtols = rtol if isinstance(rtol, (list, tuple)) else [rtol] * len(a)
+        return all(_oracle_equal(x, y, r, t) for x, y, r, t in zip(a, b, rtols, atols))
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         if a.shape != b.shape:
             return False
+        atol = min(atol) if isinstance(atol, (list, tuple)) else atol
+        rtol = min(rtol) if isinstance(rtol, (list, tuple)) else rtol
         tol = atol if isinstance(atol, torch.Tensor) else torch.tensor(float(atol))
         return bool(torch.all(torch.isclose(b.double(), a.double(), rtol=float(rtol), atol=0.0)
                               | ((b.double() - a.double()).abs() <= tol.double())

@@ -1,4 +1,6 @@
 """Misconceptions for 03_vae. Each definition uses the student's name."""
+import math
+
 import torch
 import torch.nn.functional as F
 from grader.mutants import mutant, source_mutant
@@ -44,11 +46,20 @@ source_mutant("VAE", "detached", _vae(sample="z = reparameterize(mu, logvar, tor
 
 
 # --------------------------------------------------------------- negative_elbo
-@mutant("negative_elbo", "mean_over_pixels",
-        hint="You averaged the reconstruction over pixels; the Bernoulli log-likelihood of an image is a sum over its 784 pixels.")
+@mutant("negative_elbo", "bce_reduction_mean",
+        hint="Your reconstruction is averaged over pixels (what reduction=\"mean\" does, the Keras habit): sum the "
+             "BCE over the 784 pixels of each image, then average over the batch.")
 def negative_elbo(x, x_logits, mu, logvar):
-    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").mean(dim=1)
+    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="mean")
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    return rec + kl.mean()
+
+
+@mutant("negative_elbo", "kl_missing_one",
+        hint="Your KL lacks the 1 in −½·Σ(1 + logvar − mu² − exp(logvar)): without it the KL of q = N(0, I) is not 0.")
+def negative_elbo(x, x_logits, mu, logvar):
+    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(dim=1)
+    kl = -0.5 * torch.sum(logvar - mu.pow(2) - logvar.exp(), dim=1)
     return (rec + kl).mean()
 
 
@@ -103,27 +114,41 @@ def train_step(model, optimizer, x):
 
 
 # ------------------------------------------------------------------ iwae_bound
-def _iwae(variant):
-    """Source of an iwae_bound mutant: the correct log-weights, combined wrongly."""
+def _iwae(combine="torch.logsumexp(log_w, dim=0) - math.log(k)", z="mu + std * eps",
+          log_q="torch.distributions.Normal(mu, std).log_prob(z).sum(-1)"):
+    """Source of an iwae_bound mutant: the reference computation with one step changed."""
     return f"""
-def iwae_bound(model, x, k, chunk_size=100):
+def iwae_bound(model, x, k, eps=None, chunk_size=100):
     with torch.no_grad():
         mu, logvar = model.encode(x)
         std = torch.exp(0.5 * logvar)
-        z = mu + std * torch.randn(k, *mu.shape)
+        if eps is None:
+            eps = torch.randn(k, *mu.shape)
+        z = {z}
         x_logits = model.decode(z.reshape(-1, z.shape[-1])).reshape(k, *x.shape)
         log_px_z = -F.binary_cross_entropy_with_logits(x_logits, x.expand_as(x_logits), reduction="none").sum(-1)
-        log_w = (log_px_z + torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
-                 - torch.distributions.Normal(mu, std).log_prob(z).sum(-1))
-        return {variant}
+        log_w = log_px_z + torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1) - {log_q}
+        return {combine}
 """
 
 
-source_mutant("iwae_bound", "plain_average", _iwae("log_w.mean(dim=0)"),
-              hint="You averaged the log-weights (that is just the ELBO again): average the weights inside the log, "
-                   "with logsumexp − log k.")
-source_mutant("iwae_bound", "missing_log_k", _iwae("torch.logsumexp(log_w, dim=0)"),
+source_mutant("iwae_bound", "plain_average", _iwae(combine="log_w.mean(dim=0)"),
+              hint="You averaged the log-weights before combining them (that is just the ELBO again): average the "
+                   "weights inside the log, with logsumexp − log k.")
+source_mutant("iwae_bound", "missing_log_k", _iwae(combine="torch.logsumexp(log_w, dim=0)"),
               hint="Your bound is too high by exactly log k: logsumexp adds the weights, so subtract log k to average them.")
-source_mutant("iwae_bound", "naive_exp", _iwae("torch.log(torch.exp(log_w).mean(dim=0))"),
+source_mutant("iwae_bound", "naive_exp", _iwae(combine="torch.log(torch.exp(log_w).mean(dim=0))"),
               hint="exp of log-weights near −500 underflows to 0 (log 0 = −inf): use torch.logsumexp instead of "
                    "log(mean(exp(...))).")
+source_mutant("iwae_bound", "missing_log_det",
+              _iwae(log_q="torch.distributions.Normal(0.0, 1.0).log_prob(eps).sum(-1)"),
+              hint="Your log q(z|x) lacks −Σ log σ_j: the density of z = mu + σ·eps is the N(0, 1) density of eps "
+                   "divided by the product of the σ_j, so use Normal(mu, σ).log_prob(z).")
+source_mutant("iwae_bound", "one_z_repeated", _iwae(z="(mu + std * eps[0]).expand(k, *mu.shape)"),
+              hint="All k of your samples are the same z: sample s must use its own noise, z[s] = mu + σ·eps[s].")
+source_mutant("iwae_bound", "ignores_eps", _iwae(z="mu + std * torch.randn(k, *mu.shape)"),
+              hint="You drew your own noise although eps was given: use z = mu + σ·eps (draw it only when eps is None), "
+                   "so the self-check can compare your bound exactly.")
+source_mutant("iwae_bound", "logsumexp_over_batch", _iwae(combine="torch.logsumexp(log_w, dim=1) - math.log(k)"),
+              hint="You combined the log-weights over the batch (dim 1): the k samples are dim 0 of the (k, batch) "
+                   "log-weights, and the result has one value per image.")

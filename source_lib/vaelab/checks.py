@@ -136,6 +136,13 @@ def _finite_tolerance(value, fallback: float = 0.0):
     return value if math.isfinite(value) else fallback
 
 
+def _band(expected, rtol, atol) -> float:
+    """The allowed difference around a scalar reference: atol + rtol·|expected|."""
+    a = _finite_tolerance(atol)
+    a = float(a.min()) if isinstance(a, _tensor_type) else a
+    return a + _finite_tolerance(rtol) * abs(float(expected)) if math.isfinite(float(expected)) else a
+
+
 def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
     """Return ``(ok, detail, generic_hint)`` for one answer against its reference.
 
@@ -145,21 +152,26 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
     import numpy as np
     import sympy as sp
 
-    rtol = _finite_tolerance(rtol)
     if isinstance(expected, tuple):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return False, f"expected a tuple of {len(expected)} values, got {type(got).__name__}", ""
         atols = atol if isinstance(atol, (tuple, list)) else [atol] * len(expected)
+        rtols = rtol if isinstance(rtol, (tuple, list)) else [rtol] * len(expected)
         labels = list(names) if names and len(names) == len(expected) else [f"element {k}" for k in range(len(expected))]
         for k, (e, g) in enumerate(zip(expected, got)):
-            ok, detail, hint = compare(e, g, rtol, atols[k])
+            ok, detail, hint = compare(e, g, rtols[k], atols[k])
             if not ok:
                 return False, f"{labels[k]}: {detail}", hint
         if all(isinstance(e, _tensor_type) and e.dim() == 0 for e in expected):
             values = ", ".join(f"{float(g):.4g}" for g in got)
-            refs = ", ".join(f"{float(e):.4g} ± {float(_finite_tolerance(a)):.2g}" for e, a in zip(expected, atols))
+            refs = ", ".join(f"{float(e):.4g} ± {_band(e, r, a):.2g}" for e, r, a in zip(expected, rtols, atols))
             return True, f"({values}) agrees with ({refs})", ""
         return True, "matches the reference", ""
+    if isinstance(rtol, (tuple, list)):  # one tolerance per element, but a single value came back
+        rtol = min(rtol)
+    if isinstance(atol, (tuple, list)):
+        atol = min(atol)
+    rtol = _finite_tolerance(rtol)
     atol = _finite_tolerance(atol)
 
     if isinstance(expected, (Probes, sp.Basic)):

@@ -87,7 +87,8 @@ def _drive_vae(cls, case):
         mu, logvar = model.encode(x)
         logits = model.decode(z)
     captured = []
-    handle = model.decoder.register_forward_hook(lambda mod, inputs, output: captured.append(inputs[0]))
+    # the decoder's first (fixed) layer sees the z that forward sampled, however decode is written
+    handle = model.decoder[0].register_forward_hook(lambda mod, inputs, output: captured.append(inputs[0]))
     try:
         x_many = x.repeat(repeats, 1)
         x_logits, mu_f, logvar_f = model(x_many)
@@ -107,11 +108,16 @@ def _drive_vae(cls, case):
 
 @driver("iwae")
 def _drive_iwae(fn, case):
-    """iwae_bound(model, x, k) on a fixed linear VAE (vaelab.fixtures)."""
+    """iwae_bound(model, x, k, eps=eps) on a fixed linear VAE (vaelab.fixtures)
+    with the case's own standard-normal noise eps of shape (k, batch, latent),
+    so the answer is deterministic and can be compared tightly."""
     from .fixtures import LinearVAE
 
-    latent_dim, seed, x, k = copy.deepcopy(case["args"])
-    out = fn(LinearVAE(latent_dim, seed=seed), x, k)
+    latent_dim, seed, x, k, eps = copy.deepcopy(case["args"])
+    out = fn(LinearVAE(latent_dim, seed=seed), x, k, eps=eps)
+    if isinstance(out, torch.Tensor) and tuple(out.shape) != (x.shape[0],):
+        raise Finding(f"returned shape {tuple(out.shape)}; expected ({x.shape[0]},): one estimate per image "
+                      f"(reduce over the k samples, dim 0 of the (k, batch) log-weights)")
     return out.detach() if isinstance(out, torch.Tensor) else out
 
 
