@@ -134,15 +134,20 @@ Fill in each `# YOUR CODE HERE`, then run the cell after it. It prints one line 
     Hint: Your KL is exactly twice the expected value: check the factor ½.
 ✓ kl_standard_normal · case 2/2 (μ = 0, log σ² = 0 gives KL 0): matches (max error 0.0e+00)
 kl_standard_normal: 1/2 public cases pass (not yet)
+  The hidden test grades the same way on other inputs: batch 97, latent 7; batch 5, latent 1, float64; wide log-variances.
 ```
 
 - A case checks one input: shapes, dtypes and values within a stated tolerance. Symbolic answers
   (sympy) are compared by value at sample points, so any correct form of the expression passes.
+- The tolerances are wide enough for every correct way of writing the function that we know of (a
+  small `eps` inside a log, probabilities instead of logits, `torch.distributions`, float32
+  arithmetic, another order of summation) and far too tight for the usual mistakes.
 - A **Hint** appears when your answer behaves like a known mistake.
 - Cells that use a function you have not written yet print a one-line note instead of failing, so
   *Run All* always reaches the end.
-- Your instructor grades with hidden tests on other inputs (other shapes, other values), so make the
-  function right, not just the visible cases.
+- Your instructor grades with hidden tests on other inputs (other shapes, other values), judged the
+  same way; the last line of each self-check names them. Make the function right, not just the
+  visible cases.
 
 ## Data
 

@@ -51,8 +51,15 @@ def test_numeric_probes_decide_when_simplify_is_inconclusive(monkeypatch):
 def test_check_on_solution_mutant_blank_and_crash(solution01, capsys):
     assert check("kl_standard_normal", solution01["kl_standard_normal"]).passed
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1].startswith("kl_standard_normal: 2/2 public cases pass")
-    assert all(line.startswith("✓") for line in lines[:-1])
+    assert lines[-2].startswith("kl_standard_normal: 2/2 public cases pass")
+    assert all(line.startswith("✓") for line in lines[:-2])
+    # the last line names what the hidden test also tries, read from the hidden file's own labels
+    from grader import HIDDEN_REFERENCES
+    from vaelab import references
+
+    hidden = references.load(HIDDEN_REFERENCES / "01_elbo.pt")["functions"]["kl_standard_normal"]["cases"]
+    assert lines[-1].startswith("  The hidden test grades the same way on other inputs:")
+    assert all(c["label"] in lines[-1] for c in hidden) and len(hidden) >= 2
 
     def twice(mu, logvar):
         return -torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)

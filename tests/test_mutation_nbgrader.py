@@ -35,10 +35,17 @@ def graded(tmp_path_factory):
                     for n in defined_names(c.source)}
         make_submission(a, solution, subs, "solution")
         make_submission(a, {}, subs, "blank")
+        # One notebook carries one mistake in each of several TODOs (the r-th mutant of every TODO):
+        # each TODO is graded by its own test cell, so every mistake must still lose that cell's
+        # points and show its own hint, and the batch is a third of one notebook per mutant.
+        by_target: dict = {}
         for m in catalogue(a):
-            student = f"{m.target}.{m.name}".replace("_", "-")
-            make_submission(a, {**solution, m.target: m.source}, subs, student)
-            expected[(a, student)] = m
+            by_target.setdefault(m.target, []).append(m)
+        for r in range(max(len(ms) for ms in by_target.values())):
+            chosen = [ms[r] for ms in by_target.values() if r < len(ms)]
+            student = f"mutants-{r + 1}"
+            make_submission(a, {**solution, **{m.target: m.source for m in chosen}}, subs, student)
+            expected[(a, student)] = chosen
     for (a, student), (answers, _) in hostile.submissions().items():
         make_submission(a, answers, subs, student)
     for name in ("VAELAB_CELL_TIMEOUT", "VAELAB_AUTOGRADE_TIMEOUT", "VAELAB_MEMORY_CAP_MB"):
@@ -66,18 +73,29 @@ def test_solution_full_marks_and_blank_zero(graded, assignment):
     assert scores[(assignment, "blank")][0] == 0
 
 
-def test_every_mutant_loses_points_with_its_own_hint(graded):
+def _cell_score(out, assignment, student, cell):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        grade = gb.find_grade(cell, assignment, assignment, student)
+        return grade.score, grade.max_score
+
+
+def test_every_mutant_loses_its_todos_points_with_its_own_hint(graded):
     out, scores, expected = graded
-    caught, missed = 0, []
-    for (a, student), m in expected.items():
-        full = _autograded_max(out, a)
+    caught, missed, total = 0, [], 0
+    for (a, student), chosen in expected.items():
         html = (out / "feedback" / student / a / f"{a}.html").read_text()
         text = re.sub(r"<[^>]+>", "", html).replace("&#39;", "'").replace("&quot;", '"').replace("&amp;", "&")
-        if scores[(a, student)][0] < full and m.hint in text:
-            caught += 1
-        else:
-            missed.append(f"{a}:{m.target}:{m.name} scored {scores[(a, student)][0]}/{full}")
-    print(f"\nmutation score: {caught}/{len(expected)} mutants caught with their hint")
+        for m in chosen:
+            total += 1
+            score, max_score = _cell_score(out, a, student, f"test-{m.target}")
+            if score < max_score and m.hint in text:
+                caught += 1
+            else:
+                missed.append(f"{a}:{m.target}:{m.name} scored {score}/{max_score} on test-{m.target}")
+    print(f"\nmutation score: {caught}/{total} mutants caught with their hint")
+    assert total == sum(len(catalogue(a)) for a in assignments())
     assert not missed, missed
 
 

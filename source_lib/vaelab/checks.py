@@ -56,6 +56,7 @@ class Report:
     name: str
     results: list = field(default_factory=list)
     hidden: bool = False
+    hidden_labels: list = field(default_factory=list)  # what the hidden test also tries (self-check only)
 
     @property
     def passed(self) -> bool:
@@ -75,6 +76,8 @@ class Report:
         kind = "hidden" if self.hidden else "public"
         verdict = "all pass" if self.passed else "not yet"
         out.append(f"{self.name}: {ok}/{n} {kind} cases pass ({verdict})")
+        if self.hidden_labels and not self.hidden:
+            out.append(f"  The hidden test grades the same way on other inputs: {'; '.join(self.hidden_labels)}.")
         return out
 
     def __str__(self):
@@ -382,6 +385,8 @@ def run(name: str, fn, *, hidden: bool = False, assignment: str | None = None) -
     spec = _spec(name, hidden, assignment)
     report = judge(name, spec, _outcomes(fn, spec))
     report.hidden = hidden
+    if not hidden:
+        report.hidden_labels = list(spec.get("hidden_labels", []))
     return report
 
 
