@@ -138,7 +138,9 @@ def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False, v
             record["mutants"] = _outputs(driver, mutants.get(name, []), case)
             variant_outputs = _outputs(driver, variants.get(name, []), case)
             try:
-                if kind == "sympy":
+                if kind == "choice":  # a multiple-choice prediction: exact, no tolerance
+                    record["tolerance"] = {"exact": True}
+                elif kind == "sympy":
                     record["tolerance"] = _symbolic_variants(label, record["expected"], variant_outputs)
                 elif fspec.get("stochastic"):
                     record["tolerance"] = verify_stochastic(label, record["expected"], record.get("rtol", 0.0),
@@ -150,16 +152,19 @@ def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False, v
                 errors.append(str(err))
             if public and kind == "sympy":
                 _hide_expressions(record, len(cases))
+            if public and kind == "choice":  # the public file accepts any valid choice and holds no answer
+                record["expected"] = {"__choices__": list(case["args"][0])}
+                record["mutants"] = {}
             cases.append(record)
-        if kind != "sympy":
+        if kind not in ("sympy", "choice"):
             missed = unseparated(cases, [m.name for m in mutants.get(name, [])])
             if missed:
                 errors.append(f"{where} {name}: no case separates the mistake(s) {', '.join(missed)} "
                               f"with the margin (grader/tolerances.py); add a case that does")
-        if not variants.get(name):
+        if not variants.get(name) and kind != "choice":
             errors.append(f"{where} {name}: no correct variants in grader/variants/ to derive tolerances from")
-        out[name] = {"kind": kind, "cases": cases,
-                     "hints": {m.name: m.hint for m in mutants.get(name, [])}}
+        hints = {} if public and kind == "choice" else {m.name: m.hint for m in mutants.get(name, [])}
+        out[name] = {"kind": kind, "cases": cases, "hints": hints}
     return out
 
 

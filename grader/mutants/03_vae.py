@@ -7,7 +7,9 @@ from grader.mutants import mutant, source_mutant
 
 # ------------------------------------------------------------------------- VAE
 def _vae(encode="return self.mu_head(h), self.logvar_head(h)", decode="return self.decoder(z)",
-         sample="z = reparameterize(mu, logvar, torch.randn_like(mu))"):
+         sample="z = reparameterize(mu, logvar, torch.randn_like(mu))",
+         decoder="nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))",
+         heads_in="hidden_dim"):
     """Source of a VAE mutant: the notebook's fixed layers with one method body changed."""
     return f"""
 class VAE(nn.Module):
@@ -15,9 +17,9 @@ class VAE(nn.Module):
         super().__init__()
         self.latent_dim, self.hidden_dim = latent_dim, hidden_dim
         self.encoder = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU())
-        self.mu_head = nn.Linear(hidden_dim, latent_dim)
-        self.logvar_head = nn.Linear(hidden_dim, latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 784))
+        self.mu_head = nn.Linear({heads_in}, latent_dim)
+        self.logvar_head = nn.Linear({heads_in}, latent_dim)
+        self.decoder = {decoder}
 
     def encode(self, x):
         h = self.encoder(x)
@@ -41,6 +43,14 @@ source_mutant("VAE", "var_as_std", _vae(sample="z = mu + torch.exp(logvar) * tor
               hint="Your samples spread with exp(logvar), the variance: the noise must be scaled by σ = exp(½·logvar).")
 source_mutant("VAE", "swapped_heads", _vae(encode="return self.logvar_head(h), self.mu_head(h)"),
               hint="encode returns the heads in the wrong order: mu comes from mu_head and logvar from logvar_head.")
+source_mutant("VAE", "decoder_without_relu",
+              _vae(decoder="nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.Identity(), nn.Linear(hidden_dim, 784))"),
+              hint="Your decoder has no ReLU between its two linear layers: without a nonlinearity they collapse "
+                   "into one linear map.")
+source_mutant("VAE", "heads_read_the_image",
+              _vae(heads_in="784", encode="return self.mu_head(x), self.logvar_head(x)"),
+              hint="mu_head and logvar_head must read the encoder's hidden layer (hidden_dim inputs), not the "
+                   "784 pixels.")
 source_mutant("VAE", "detached", _vae(sample="z = reparameterize(mu, logvar, torch.randn_like(mu)).detach()"),
               hint="No gradient reaches the encoder: z must stay attached to mu and logvar (no .detach(), no torch.no_grad()).")
 
@@ -152,3 +162,46 @@ source_mutant("iwae_bound", "ignores_eps", _iwae(z="mu + std * torch.randn(k, *m
 source_mutant("iwae_bound", "logsumexp_over_batch", _iwae(combine="torch.logsumexp(log_w, dim=1) - math.log(k)"),
               hint="You combined the log-weights over the batch (dim 1): the k samples are dim 0 of the (k, batch) "
                    "log-weights, and the result has one value per image.")
+
+
+# ------------------------------------------------ predict, then run: IWAE against k
+@mutant("predict_iwae_vs_k", "stays_the_same",
+        hint="Averaging the weights inside the log does more than reduce variance: by Jensen's inequality the "
+             "expected bound rises with k towards log p(x).")
+def predict_iwae_vs_k():
+    return "a"
+
+
+@mutant("predict_iwae_vs_k", "rises_without_limit",
+        hint="The bound cannot pass log p(x): in expectation L_k ≤ log p(x) for every k, so its rise must level off.")
+def predict_iwae_vs_k():
+    return "c"
+
+
+@mutant("predict_iwae_vs_k", "falls",
+        hint="More samples never lower the expected bound: L_k ≤ L_(k+1), since the k-sample average is itself an "
+             "average of (k−1)-sample averages.")
+def predict_iwae_vs_k():
+    return "d"
+
+
+# --------------------------------------------- predict, then run: the latent size
+@mutant("predict_latent_size", "every_dimension_used",
+        hint="The KL term charges for every dimension the encoder uses: dimensions the decoder does not need are "
+             "switched off (KL ≈ 0), so the active count stops growing well below d.")
+def predict_latent_size():
+    return "a"
+
+
+@mutant("predict_latent_size", "worse_with_d",
+        hint="Unused dimensions cost almost nothing: their posterior collapses to the prior and their KL is about 0, "
+             "so a larger d does not make the bound much worse.")
+def predict_latent_size():
+    return "c"
+
+
+@mutant("predict_latent_size", "no_effect",
+        hint="With d = 2 the code is a bottleneck: two numbers cannot describe a digit well, so the bound improves "
+             "markedly from d = 2 to d = 10.")
+def predict_latent_size():
+    return "d"

@@ -227,6 +227,16 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
                     f"({int(bad.sum())} of {bad.numel()} entries off)", _ratio_hint(exp_d, got_d))
         return True, f"matches (max error {float(err.max()) if err.numel() else 0.0:.1e})", ""
 
+    if isinstance(expected, dict) and "__choices__" in expected:  # a prediction: judged by the hidden test only
+        if got in expected["__choices__"]:
+            return True, (f"your prediction {got!r} is recorded; the hidden test grades it, and the text after "
+                          f"the experiment explains the answer"), ""
+        return False, f"expected one of {expected['__choices__']}, got {got!r}", ""
+
+    if isinstance(expected, str):
+        same = isinstance(got, str) and got == expected
+        return same, ("matches" if same else f"expected {expected!r}, got {got!r}"), ""
+
     if isinstance(expected, (int, float)):
         try:
             g = float(got)

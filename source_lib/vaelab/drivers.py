@@ -70,18 +70,45 @@ def _scalar(value) -> torch.Tensor:
     return torch.as_tensor(float(value), dtype=torch.float64)
 
 
+def check_layout(model, state_dict) -> int:
+    """Compare a student's layers with the stored weights' names and shapes;
+    raise a Finding that names the first difference. Returns the number of
+    parameters."""
+    if not isinstance(model, torch.nn.Module):
+        raise Finding(f"the class built a {type(model).__name__}, not an nn.Module")
+    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    wanted = {k: tuple(v.shape) for k, v in state_dict.items()}
+    missing = [k for k in wanted if k not in mine]
+    extra = [k for k in mine if k not in wanted]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}" + (" …" if len(missing) > 3 else ""))
+        if extra:
+            parts.append(f"unexpected {', '.join(extra[:3])}" + (" …" if len(extra) > 3 else ""))
+        raise Finding(f"the layers do not match the table: {'; '.join(parts)}. Use the attribute names and, "
+                      f"inside each nn.Sequential, the order given (Linear, ReLU, ...)")
+    for k, shape in wanted.items():
+        if mine[k] != shape:
+            raise Finding(f"{k} has shape {mine[k]}; expected {shape}: check that layer's input and output sizes")
+    return sum(p.numel() for p in model.parameters())
+
+
 @driver("vae", outputs=("encode's mu", "encode's logvar", "decode(z)", "forward's (mu, logvar) vs encode's",
                          "forward's logits vs decoder(z used)", "mean of forward's noise (z - mu)/sigma",
-                         "std of forward's noise (z - mu)/sigma", "whether gradients reach the encoder"))
+                         "std of forward's noise (z - mu)/sigma", "whether gradients reach the encoder",
+                         "the number of parameters"))
 def _drive_vae(cls, case):
-    """Build the student's VAE, load the stored weights, and summarise what
+    """Build the student's VAE, check its layers against the stored weights
+    (names, shapes, parameter count), load the weights, and summarise what
     encode, decode and forward do:
 
     (mu, logvar, decode(z), forward-vs-encode mismatch, forward-vs-decode
      mismatch, mean and std of the implied noise (z − mu)/σ, whether gradients
-     reach the encoder)."""
+     reach the encoder, number of parameters)."""
     latent_dim, hidden_dim, state_dict, x, z, repeats = copy.deepcopy(case["args"])
     model = cls(latent_dim=latent_dim, hidden_dim=hidden_dim)
+    n_parameters = check_layout(model, state_dict)
     model.load_state_dict(state_dict)
     with torch.no_grad():
         mu, logvar = model.encode(x)
@@ -103,7 +130,7 @@ def _drive_vae(cls, case):
     reaches = torch.autograd.grad(x_logits.sum(), first, allow_unused=True)[0] if x_logits.requires_grad else None
     grad_flag = 0.0 if reaches is None or float(reaches.abs().sum()) == 0.0 else 1.0
     return (mu.detach(), logvar.detach(), logits.detach(), _scalar(enc_gap), _scalar(dec_gap),
-            _scalar(eps.mean()), _scalar(eps.std()), _scalar(grad_flag))
+            _scalar(eps.mean()), _scalar(eps.std()), _scalar(grad_flag), _scalar(n_parameters))
 
 
 @driver("iwae")
@@ -178,3 +205,17 @@ def _drive_cvae(cls, case):
         x_logits, mu, logvar = model(x, y)
     label_matters = float((logits - other).abs().max()) > 1e-4
     return (logits, mu, logvar, _scalar(label_matters), _scalar(tuple(x_logits.shape) == tuple(x.shape)))
+
+
+@driver("choice")
+def _drive_choice(fn, case):
+    """A "predict, then run" question: fn() returns one of the letters in
+    case["args"][0] (case and spaces ignored)."""
+    (choices,) = copy.deepcopy(case["args"])
+    answer = fn()
+    if isinstance(answer, str):
+        answer = answer.strip().lower()
+    if answer not in choices:
+        shown = repr(answer) if isinstance(answer, (str, int, float, type(None))) else f"a {type(answer).__name__}"
+        raise Finding(f"returned {shown}; return one of {', '.join(repr(c) for c in choices)} (a string)")
+    return answer
