@@ -117,7 +117,7 @@ def _same_as_a_mutant(case, answer) -> bool:
 def test_the_right_answer_passes_with_no_hint(assignment, kind):
     for name, spec, i, case in _cases(assignment, kind):
         expected = case["expected"]
-        if isinstance(expected, Probes):
+        if isinstance(expected, (Probes, dict)):
             continue  # a public symbolic case holds values, not an expression to hand back
         result = judge_case(case, expected, spec.get("hints", {}), spec.get("kind", "call"))
         assert result.passed and not result.hint, (name, i, result.detail, result.hint)

@@ -26,10 +26,14 @@ def test_mutant_is_caught_with_its_hint(mutants_by_assignment, assignment, targe
     m = mutants_by_assignment[assignment][(target, name)]
     public = run(target, m.function, assignment=assignment)
     hidden = run(target, m.function, hidden=True, assignment=assignment)
-    assert not public.passed, "the self-check misses this mistake"
     assert not hidden.passed, "the hidden test misses this mistake"
-    assert any(m.hint in h for h in public.hints), f"self-check gives {public.hints} instead of the mutant's hint"
     assert any(m.hint in h for h in hidden.hints)
+    if target.startswith("predict_"):
+        # a prediction is made before the experiment: the self-check only records it, never judges it
+        assert public.passed and not public.hints, public.lines()
+        return
+    assert not public.passed, "the self-check misses this mistake"
+    assert any(m.hint in h for h in public.hints), f"self-check gives {public.hints} instead of the mutant's hint"
 
 
 def test_hints_are_distinct_sentences():

@@ -22,6 +22,9 @@ def test_hidden_inputs_differ_from_public_and_carry_versions(name):
     assert public["functions"].keys() == hidden["functions"].keys()
     for fname, spec in hidden["functions"].items():
         pub_cases = public["functions"][fname]["cases"]
+        if spec["kind"] == "choice":  # a prediction has one input (the letters); its answer is what is hidden
+            assert pub_cases[0]["expected"] != spec["cases"][0]["expected"]
+            continue
         for case in spec["cases"]:
             assert "rtol" in case and "atol" in case and "expected" in case
             for pub in pub_cases:

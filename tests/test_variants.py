@@ -44,7 +44,7 @@ def test_correct_variant_passes_public_and_hidden_cases_with_no_hint(variants_by
 def test_every_todo_has_correct_variants_and_they_are_distinct_from_mutants():
     for a in assignments():
         variants, mutants = catalogue(a, "variants"), catalogue(a)
-        targets = {m.target for m in mutants}
+        targets = {m.target for m in mutants if not m.target.startswith("predict_")}  # a choice has one right answer
         assert targets <= {v.target for v in variants}, f"{a}: TODOs without correct variants"
         assert not {v.source for v in variants} & {m.source for m in mutants}
         assert all(v.kind == "variant" and v.hint.endswith(".") for v in variants)
@@ -94,7 +94,7 @@ def test_stored_tolerances_separate_the_catalogues_with_the_margin():
     checked = 0
     for a, kind, data in _files():
         for name, spec in data["functions"].items():
-            if spec["kind"] == "sympy":
+            if spec["kind"] in ("sympy", "choice"):
                 continue
             separated = set()
             for i, case in enumerate(spec["cases"], 1):
@@ -152,3 +152,25 @@ def test_symbolic_variants_are_equivalent_and_stay_out_of_the_public_files():
                 for case in spec["cases"]:
                     assert case["tolerance"]["variants"], (a, name)
                     assert not any(isinstance(v, sp.Basic) for v in case["tolerance"].values())
+
+
+def test_predictions_are_graded_only_by_the_hidden_test_and_their_answer_never_ships():
+    """A "predict, then run" question: the public file accepts any valid letter
+    and holds neither the answer nor the wrong letters' hints; the hidden file
+    holds the answer, and each wrong letter is a mutant with its own hint."""
+    found = 0
+    for a in assignments():
+        public = references.load(references.public_path(a))["functions"]
+        hidden = references.load(HIDDEN_REFERENCES / f"{a}.pt")["functions"]
+        for name, spec in public.items():
+            if spec["kind"] != "choice":
+                continue
+            found += 1
+            (case,) = spec["cases"]
+            assert case["expected"] == {"__choices__": ["a", "b", "c", "d"]} and not case["mutants"]
+            assert not spec["hints"]
+            (secret,) = hidden[name]["cases"]
+            wrong = set(secret["mutants"].values())
+            assert secret["expected"] in "abcd" and wrong == set("abcd") - {secret["expected"]}
+            assert run(name, lambda: "Z", assignment=a).passed is False  # not a letter: said at once
+    assert found == 3

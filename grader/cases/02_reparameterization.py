@@ -50,6 +50,7 @@ def public():
         ("f(z) = sin z, mu = 1, logvar = 0.8, n = 100,000", sp.sin(Z), 1.0, 0.8, 100_000),
     ]
     return {
+        "predict_estimator_variance": {"kind": "choice", "cases": [case("your prediction", ["a", "b", "c", "d"])]},
         "reparameterize": {"kind": "reparam", "cases": [
             case("batch 4, latent 3", _gauss(1, 4, 3), _gauss(2, 4, 3), _gauss(3, 4, 3)),
             case("a vector of 6", _gauss(4, 6), _gauss(5, 6, scale=2.0), _gauss(6, 6)),
@@ -71,6 +72,7 @@ def hidden():
         ("f(z) = (z − 1)², mu = 2, logvar = −0.7, n = 150,000", (Z - 1) ** 2, 2.0, -0.7, 150_000),
     ]
     return {
+        "predict_estimator_variance": {"kind": "choice", "cases": [case("your prediction", ["a", "b", "c", "d"])]},
         "reparameterize": {"kind": "reparam", "cases": [
             case("batch 97, latent 5", _gauss(11, 97, 5), _gauss(12, 97, 5, scale=1.5), _gauss(13, 97, 5)),
             case("shape (2, 3, 4), float64", _gauss(14, 2, 3, 4, dtype=torch.float64),

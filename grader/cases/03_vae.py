@@ -60,6 +60,8 @@ def iwae_case(label, latent_dim, model_seed, x, k, seed):
 
 def public():
     return {
+        "predict_iwae_vs_k": {"kind": "choice", "cases": [case("your prediction", ["a", "b", "c", "d"])]},
+        "predict_latent_size": {"kind": "choice", "cases": [case("your prediction", ["a", "b", "c", "d"])]},
         "VAE": {"kind": "vae", "cases": [vae_case("latent 3, hidden 16, batch 4", 3, 16, 4, seed=1)]},
         "negative_elbo": {"kind": "call", "cases": [elbo_case("batch 4, latent 3", 4, 3, seed=2, logit_scale=2.0)]},
         "train_step": {"kind": "train_step", "cases": [
@@ -74,6 +76,8 @@ def public():
 
 def hidden():
     return {
+        "predict_iwae_vs_k": {"kind": "choice", "cases": [case("your prediction", ["a", "b", "c", "d"])]},
+        "predict_latent_size": {"kind": "choice", "cases": [case("your prediction", ["a", "b", "c", "d"])]},
         "VAE": {"kind": "vae", "cases": [
             vae_case("latent 5, hidden 24, batch 7", 5, 24, 7, seed=11),
             vae_case("latent 2, hidden 9, batch 13", 2, 9, 13, seed=12),

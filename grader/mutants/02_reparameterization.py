@@ -106,3 +106,24 @@ def score_function_grad(f, mu, logvar, n_samples):
         var = logvar.exp()
         z = mu + var.sqrt() * torch.randn(n_samples, dtype=mu.dtype)
         return ((z - mu) / var).mean(), (-0.5 + (z - mu) ** 2 / (2 * var)).mean()
+
+
+# -------------------------------------------- predict, then run: estimator variance
+@mutant("predict_estimator_variance", "all_the_same",
+        hint="Unbiased estimators can still differ in spread: being right on average says nothing about the variance.")
+def predict_estimator_variance():
+    return "a"
+
+
+@mutant("predict_estimator_variance", "baseline_smallest",
+        hint="A baseline only removes the part of the score function's noise that a constant explains; the pathwise "
+             "estimator averages f'(z) = 2z, which is far less noisy here.")
+def predict_estimator_variance():
+    return "c"
+
+
+@mutant("predict_estimator_variance", "score_smallest",
+        hint="Needing no derivative of f makes the score function more general, not less noisy: it multiplies f(z) by "
+             "a random score, and that product has a large variance.")
+def predict_estimator_variance():
+    return "d"
