@@ -439,7 +439,9 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
     work = outcome.work
     if outcome.ok:
         outcome.score, outcome.max_score = _score(_sqlite(work / "gradebook.db"), a, s)
-        merge(_sqlite(work / "gradebook.db"), main_url, a, s)
+        unchanged = _unchanged_cells(out, work, outcome)
+        for note in merge(_sqlite(work / "gradebook.db"), main_url, a, s, unchanged):
+            outcome.message = (outcome.message + " " if outcome.message else "") + note
         dest = out / "autograded" / s / a
         if dest.exists():
             shutil.rmtree(dest)
@@ -449,6 +451,38 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
     if work is not None:
         done.write_text(json.dumps(asdict(outcome)))
         _discard(work)
+
+
+def _answers(path: Path) -> dict:
+    """{grade_id: source} of the answer cells (nbgrader solution cells) of a notebook."""
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception:
+        return {}
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution") and "grade_id" in c.metadata["nbgrader"]}
+
+
+def _unchanged_cells(out: Path, work: Path, outcome: Outcome):
+    """Which marked cells a regrade may keep the instructor's mark on: an
+    answer cell whose text is the same as in the graded copy already in the
+    course folder; any other cell (an autograded test, a task) only when the
+    whole submission is the same."""
+    s, a = outcome.student, outcome.assignment
+    before = _answers(out / "autograded" / s / a / f"{a}.ipynb")
+    after = _answers(work / "autograded" / s / a / f"{a}.ipynb")
+    done = out / "done" / f"{s}__{a}.json"
+    try:
+        same_submission = json.loads(done.read_text()).get("digest") == outcome.digest
+    except (OSError, ValueError):
+        same_submission = False
+
+    def unchanged(cell: str) -> bool:
+        if cell in before or cell in after:
+            return cell in before and before.get(cell) == after.get(cell)
+        return same_submission
+
+    return unchanged
 
 
 def previously_done(out: Path, student: str, assignment: str) -> Outcome | None:
@@ -549,13 +583,18 @@ def main(argv=None) -> int:
         print(f"export failed: {result.stderr[-1000:]}")
         return 1
 
-    from grader.report import write_report
+    from grader.report import add_manual_status, write_report
+
+    pending = add_manual_status(out, csv_path)
 
     report = write_report(out, outcomes + problems, limits=limits)
     for o in [o for o in outcomes + problems if o.message]:
         print(f"  ! {o.student}/{o.assignment}: {o.message}")
     print(f"\nGraded {len(todo)} notebook(s) in {batch_seconds:.1f} s with {args.jobs} job(s); "
           f"{len(outcomes) - len(todo)} kept from an earlier run; {len(problems)} could not be graded.")
+    if pending:
+        print(f"  {pending} submission(s) have a written answer that still needs a manual grade "
+              f"(column 'status' of grades.csv); mark them with `make formgrader OUT={out}`")
     print(f"  grades CSV:   {csv_path}")
     print(f"  feedback:     {out / 'feedback'}/<student>/<assignment>/*.html")
     print(f"  class report: {report}")

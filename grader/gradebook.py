@@ -7,15 +7,41 @@ from __future__ import annotations
 from nbgrader.api import Gradebook, MissingEntry
 
 
-def merge(worker_url: str, main_url: str, assignment: str, student: str) -> None:
+def _manual_marks(gb, assignment: str, student: str) -> tuple[dict, dict]:
+    """The instructor's marks on a submission already in the gradebook:
+    ``{(notebook, cell): (manual_score, extra_credit)}`` and
+    ``{(notebook, cell): manual_comment}``."""
+    grades, comments = {}, {}
+    try:
+        old = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return grades, comments
+    for nb in old.notebooks:
+        for grade in nb.grades:
+            if grade.manual_score is not None:
+                grades[(nb.name, grade.name)] = (grade.manual_score, grade.extra_credit)
+        for comment in nb.comments:
+            if comment.manual_comment:
+                comments[(nb.name, comment.name)] = comment.manual_comment
+    return grades, comments
+
+
+def merge(worker_url: str, main_url: str, assignment: str, student: str, unchanged=lambda cell: False) -> list:
+    """Replace the submission in the course gradebook by the worker's, keeping
+    every manual mark (score, extra credit, comment) whose cell is
+    ``unchanged``; a mark on a changed answer is dropped, the cell is flagged
+    as needing a manual grade again, and a warning says so. Returns the
+    warnings."""
     import warnings
 
     from sqlalchemy.exc import SAWarning
 
+    notes = []
     with warnings.catch_warnings(), Gradebook(worker_url) as src, Gradebook(main_url) as dst:
         warnings.simplefilter("ignore", SAWarning)  # nbgrader's own ORM relationships warn on re-adding
         sub = src.find_submission(assignment, student)
         dst.update_or_create_student(student)
+        kept_grades, kept_comments = _manual_marks(dst, assignment, student)
         try:
             dst.remove_submission(assignment, student)
         except MissingEntry:
@@ -34,7 +60,31 @@ def merge(worker_url: str, main_url: str, assignment: str, student: str) -> None
                 target = dst.find_comment(comment.name, nb.name, assignment, student)
                 target.auto_comment = comment.auto_comment
                 target.manual_comment = comment.manual_comment
+        for (nb_name, cell), (score, extra) in kept_grades.items():
+            try:
+                target = dst.find_grade(cell, nb_name, assignment, student)
+            except MissingEntry:
+                notes.append(f"{student}/{assignment}: the marked cell '{cell}' no longer exists; its manual score "
+                             f"{score:g} was dropped")
+                continue
+            if unchanged(cell):
+                target.manual_score, target.extra_credit, target.needs_manual_grade = score, extra, False
+            else:
+                target.needs_manual_grade = target.cell_type != "code" or target.auto_score is None
+                notes.append(f"{student}/{assignment}: the answer in '{cell}' changed since it was marked; its "
+                             f"manual score {score:g} was dropped and the cell needs a manual grade again")
+        for (nb_name, cell), text in kept_comments.items():
+            try:
+                target = dst.find_comment(cell, nb_name, assignment, student)
+            except MissingEntry:
+                continue
+            if unchanged(cell):
+                target.manual_comment = text
+            elif (nb_name, cell) not in kept_grades:
+                notes.append(f"{student}/{assignment}: the answer in '{cell}' changed since it was commented; "
+                             f"the comment was dropped")
         dst.db.commit()
+    return notes
 
 
 def zero_and_flag(url: str, assignment: str, student: str) -> None:

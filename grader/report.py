@@ -31,20 +31,82 @@ def _hints(notebook: Path) -> list:
     return sorted(set(found))
 
 
+def is_manual(grade) -> bool:
+    """A cell the instructor marks by hand: a written answer or a task
+    (markdown), never an autograded test (code)."""
+    return grade.cell_type != "code"
+
+
+def manual_state(grade) -> str:
+    """marked, pending (written, not yet marked) or blank (nbgrader gave the
+    unchanged answer 0, "No response")."""
+    if grade.manual_score is not None:
+        return "marked"
+    if grade.needs_manual_grade or grade.auto_score is None:
+        return "pending"
+    return "blank"
+
+
+def manual_states(out: Path) -> dict:
+    """{(student, assignment): {cell: state}} for every manually graded cell."""
+    from nbgrader.api import Gradebook
+
+    found: dict = {}
+    with Gradebook(_db_url(out)) as gb:
+        for assignment in gb.assignments:
+            for sub in gb.assignment_submissions(assignment.name):
+                for nb in sub.notebooks:
+                    for grade in nb.grades:
+                        if is_manual(grade):
+                            found.setdefault((sub.student_id, assignment.name), {})[grade.name] = manual_state(grade)
+    return found
+
+
+def add_manual_status(out: Path, csv_path: Path) -> int:
+    """Add a ``status`` column to nbgrader's grades CSV: ``final``, or which
+    written answers still need a manual grade (and which were left blank).
+    Returns the number of submissions still pending."""
+    states = manual_states(out)
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return 0
+    pending = 0
+    for row in rows:
+        cells = states.get((row["student_id"], row["assignment"]), {})
+        waiting = sorted(c for c, state in cells.items() if state == "pending")
+        blank = sorted(c for c, state in cells.items() if state == "blank")
+        status = f"pending manual grade: {', '.join(waiting)}" if waiting else "final"
+        if blank:
+            status += f" (blank, 0 points: {', '.join(blank)})"
+        row["status"] = status
+        pending += bool(waiting)
+    with open(csv_path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(rows)
+    return pending
+
+
 def collect_rows(out: Path):
-    """(per-submission rows, per-test rows) from the gradebook."""
+    """(per-submission rows, per-test rows, manual rows) from the gradebook:
+    autograded tests and manually graded answers are counted apart."""
     from nbgrader.api import Gradebook
 
     db_url = _db_url(out)
     submissions, tests = [], collections.defaultdict(lambda: [0, 0])
+    manual = collections.defaultdict(collections.Counter)
     with Gradebook(db_url) as gb:
         for assignment in gb.assignments:
             for sub in gb.assignment_submissions(assignment.name):
                 auto = max_auto = 0.0
                 for nb in sub.notebooks:
                     for grade in nb.grades:
+                        if is_manual(grade):  # a proof or a task: its own section, not a test
+                            manual[(assignment.name, grade.name)][manual_state(grade)] += 1
+                            continue
                         if grade.auto_score is None:
-                            continue  # manually graded task
+                            continue
                         auto += grade.auto_score
                         max_auto += grade.max_score
                         key = (assignment.name, grade.name)
@@ -52,7 +114,7 @@ def collect_rows(out: Path):
                         tests[key][1] += 1
                 submissions.append({"student": sub.student_id, "assignment": assignment.name,
                                     "auto_score": auto, "max_auto_score": max_auto})
-    return submissions, tests
+    return submissions, tests, manual
 
 
 def _db_url(out: Path) -> str:
@@ -66,7 +128,7 @@ def write_report(out: Path, outcomes=(), limits=None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    submissions, tests = collect_rows(out)
+    submissions, tests, manual = collect_rows(out)
     hints = collections.Counter()
     for nb_path in sorted((out / "autograded").glob("*/*/*.ipynb")):
         hints.update(_hints(nb_path))
@@ -84,6 +146,9 @@ def write_report(out: Path, outcomes=(), limits=None) -> Path:
         writer.writerow(["section", "assignment", "item", "value", "of"])
         for (assignment, test), (passed, total) in sorted(tests.items()):
             writer.writerow(["test_pass_rate", assignment, test, passed, total])
+        for (assignment, cell), counts in sorted(manual.items()):
+            for state in ("marked", "pending", "blank"):
+                writer.writerow([f"manual_{state}", assignment, cell, counts[state], sum(counts.values())])
         for hint, count in hints.most_common():
             writer.writerow(["misconception", "", hint, count, ""])
         for o in sorted(outcomes, key=lambda o: -o.seconds):
@@ -97,6 +162,8 @@ def write_report(out: Path, outcomes=(), limits=None) -> Path:
                            f"<td>{html.escape(o.message)}</td></tr>" for o in outcomes if o.message)
     rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(t)}</td><td>{p}/{n}</td>"
                    f"<td>{100 * p / max(n, 1):.0f}%</td></tr>" for (a, t), (p, n) in sorted(tests.items()))
+    manual_rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(c)}</td><td>{n['marked']}</td>"
+                          f"<td>{n['pending']}</td><td>{n['blank']}</td></tr>" for (a, c), n in sorted(manual.items()))
     hint_rows = "".join(f"<tr><td>{html.escape(h)}</td><td>{c}</td></tr>" for h, c in hints.most_common())
     slow_rows = "".join(f"<tr><td>{html.escape(o.student)}</td><td>{html.escape(o.assignment)}</td>"
                         f"<td>{o.seconds:.1f}</td><td>{html.escape(o.message)}</td></tr>" for o in slow)
@@ -107,7 +174,10 @@ tr:nth-child(even){{background:#f3f3f3}}</style>
 <p><small>Limits enforced: {html.escape(", ".join(f"{k} = {v}" for k, v in (limits or {}).items()))}</small></p>
 <h2>Problems</h2><table><tr><th>student</th><th>assignment</th><th>message</th></tr>{problem_rows or '<tr><td>none</td></tr>'}</table>
 <img src="grade_histogram.png" alt="grade histogram">
-<h2>Pass rate per test</h2><table><tr><th>assignment</th><th>test</th><th>passed</th><th>rate</th></tr>{rows}</table>
+<h2>Pass rate per autograded test</h2><table><tr><th>assignment</th><th>test</th><th>passed</th><th>rate</th></tr>{rows}</table>
+<h2>Manually graded answers</h2><p>Marked in the formgrader, written but still to mark (pending), or left blank
+(nbgrader gives a blank answer 0 points, "No response"). They are not in the histogram or the test table.</p>
+<table><tr><th>assignment</th><th>cell</th><th>marked</th><th>pending</th><th>blank</th></tr>{manual_rows or '<tr><td>none</td></tr>'}</table>
 <h2>Diagnosed misconceptions</h2><table><tr><th>hint given</th><th>submissions</th></tr>{hint_rows or '<tr><td>none</td></tr>'}</table>
 <h2>Slowest notebooks</h2><table><tr><th>student</th><th>assignment</th><th>seconds</th><th>problem</th></tr>{slow_rows}</table>
 """

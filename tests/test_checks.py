@@ -114,3 +114,22 @@ def test_needs_turns_blank_todos_into_one_line(capsys):
         pass
     else:
         raise AssertionError("needs() must not swallow real errors")
+
+
+def test_needs_explains_a_result_missing_because_an_earlier_cell_waited(capsys):
+    """In a blank notebook the training cell waits for VAE, so `model` never
+    exists; the next demo cell must say so in one line, not raise NameError."""
+    with needs("VAE"):
+        undefined_model_from_an_earlier_cell(0)  # noqa: F821
+    out = capsys.readouterr().out
+    assert "undefined_model_from_an_earlier_cell" in out and "earlier cell" in out
+    try:
+        with needs("VAE"):
+            def f():
+                x = x + 1  # noqa: F823  an UnboundLocalError is a real bug
+                return x
+            f()
+    except UnboundLocalError:
+        pass
+    else:
+        raise AssertionError("needs() must not swallow an UnboundLocalError")

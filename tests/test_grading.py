@@ -67,10 +67,14 @@ def test_a_raising_cell_does_not_cost_the_other_answers(graded):
 def test_class_report_is_written(graded):
     out, half = graded
     report = (out / "report.html").read_text()
-    assert "Pass rate per test" in report and (out / "grade_histogram.png").stat().st_size > 1000
+    assert "Pass rate per autograded test" in report and "Manually graded answers" in report and (out / "grade_histogram.png").stat().st_size > 1000
     rows = list(csv.reader(open(out / "report.csv")))
     hint_rows = [r for r in rows if r[0] == "misconception"]
     assert any(r[2] == half.hint and r[3] == "1" for r in hint_rows)
+    # nobody wrote the proof: it is counted as blank, apart from the autograded tests and the histogram
+    assert ["manual_blank", "01_elbo", "proof-elbo-tight", "4", "4"] in rows
+    assert not any(r[0] == "test_pass_rate" and r[2] == "proof-elbo-tight" for r in rows)
+    assert all(status == "final (blank, 0 points: proof-elbo-tight)" for status in _status(out).values())
 
 
 def test_lms_zip_is_collected_and_graded(tmp_path):
@@ -121,3 +125,70 @@ def test_an_interrupted_batch_resumes_without_regrading_or_losing_work(tmp_path)
     lines = re.findall(r"^\[(\d+)/3\] (\w+)/01_elbo: 6/9 in [\d.]+ s$", again.stdout, re.M)
     assert len(lines) == 3 - len(finished), again.stdout[-2000:]
     assert _scores(out) == {s: (6.0, 9.0) for s in ("ann", "bob", "cyd")}
+
+
+PROOF = "proof-elbo-tight"
+
+
+def _write_proof(path, text):
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == PROOF]
+    cell.source = text
+    nbformat.write(nb, str(path))
+
+
+def _mark(out, student, score, comment):
+    """Mark the proof the way the formgrader's grade and comment handlers do."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        grade = gb.find_grade(PROOF, "01_elbo", "01_elbo", student)
+        grade.manual_score, grade.needs_manual_grade = score, False
+        gb.find_comment(PROOF, "01_elbo", "01_elbo", student).manual_comment = comment
+        gb.db.commit()
+
+
+def _proof_row(out, student):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        grade = gb.find_grade(PROOF, "01_elbo", "01_elbo", student)
+        comment = gb.find_comment(PROOF, "01_elbo", "01_elbo", student)
+        return grade.manual_score, grade.needs_manual_grade, comment.manual_comment
+
+
+def _status(out):
+    with open(out / "grades.csv") as fh:
+        return {row["student_id"]: row["status"] for row in csv.DictReader(fh)}
+
+
+def test_manual_marks_survive_a_regrade_and_a_changed_answer_is_flagged(tmp_path, capsys):
+    """A written proof is 'pending' until marked; REGRADE keeps the mark and
+    the comment of an unchanged answer; a resubmission whose proof changed
+    loses that mark, with a warning naming student and cell, and is pending again."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    good = answers_from_file(SAMPLES / "alternative.py")
+    for student in ("ann", "bob"):
+        _write_proof(make_submission("01_elbo", good, subs, student), f"KL ≥ 0 by Gibbs' inequality ({student}).")
+    assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo"]) == 0
+    assert _status(out) == {s: f"pending manual grade: {PROOF}" for s in ("ann", "bob")}
+    report = list(csv.reader(open(out / "report.csv")))
+    assert ["manual_pending", "01_elbo", PROOF, "2", "2"] in report
+    assert not any(r[0] == "test_pass_rate" and r[2] == PROOF for r in report)  # not an autograded test
+
+    _mark(out, "ann", 2.0, "Good; the equality case is missing.")
+    _mark(out, "bob", 3.0, "Complete.")
+    _write_proof(subs / "bob" / "01_elbo" / "01_elbo.ipynb", "A new proof, written after the first marking.")
+    capsys.readouterr()
+    assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo", "--regrade"]) == 0
+    printed = capsys.readouterr().out
+    assert _proof_row(out, "ann") == (2.0, False, "Good; the equality case is missing.")
+    assert _proof_row(out, "bob")[0] is None and _proof_row(out, "bob")[1] is True
+    assert f"bob/01_elbo: the answer in '{PROOF}' changed since it was marked" in printed
+    assert "ann/01_elbo" not in printed
+    assert _scores(out)["ann"] == (AUTOGRADED_POINTS + 2.0, 9.0)
+    assert _status(out) == {"ann": "final", "bob": f"pending manual grade: {PROOF}"}
+    feedback = _feedback_text(out, "ann")
+    assert "Good; the equality case is missing." in feedback

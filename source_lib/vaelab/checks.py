@@ -471,5 +471,12 @@ class needs:
         if exc_type is not None and issubclass(exc_type, NotImplementedError):
             print(f"⏳ This cell uses {', '.join(self.names)}: complete the TODO above, then run this cell again.")
             return True
+        if exc_type is not None and issubclass(exc_type, NameError) and not issubclass(exc_type, UnboundLocalError):
+            # a variable an earlier demo cell would have made (e.g. the trained model) does not exist,
+            # because that cell was waiting for a TODO too
+            name = getattr(exc, "name", None) or str(exc)
+            print(f"⏳ This cell needs `{name}`, made by an earlier cell that waits for {', '.join(self.names)}: "
+                  f"complete the TODO(s), then run the notebook again from that cell.")
+            return True
         return False
 

@@ -1,0 +1,111 @@
+"""``make export``: the gradebook in Canvas's and Moodle's import formats,
+mapped through a roster, with every mismatch reported, never dropped."""
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from grader import ROOT
+from grader.export import CANVAS_FIXED, MOODLE_FIXED, ExportError, export, read_roster
+
+# nbgrader's own export columns (nbgrader.plugins.export.CsvExportPlugin), plus make grade's status
+NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+                    "raw_score", "late_submission_penalty", "score", "max_score", "status"]
+GRADES = [  # (assignment, student, submitted?, score, max, status)
+    ("01_elbo", "ann", True, 8.0, 9.0, "final"),
+    ("01_elbo", "bob", True, 6.0, 9.0, "pending manual grade: proof-elbo-tight"),
+    ("01_elbo", "eve", True, 9.0, 9.0, "final"),
+    ("02_reparameterization", "ann", True, 6.5, 7.0, "final"),
+    ("02_reparameterization", "bob", False, 0.0, 7.0, "final"),
+    ("02_reparameterization", "eve", True, 7.0, 7.0, "final"),
+]
+
+
+@pytest.fixture
+def grading(tmp_path):
+    out = tmp_path / "grading"
+    out.mkdir()
+    with open(out / "grades.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, NBGRADER_COLUMNS)
+        writer.writeheader()
+        for a, s, submitted, score, top, status in GRADES:
+            writer.writerow({"assignment": a, "student_id": s, "timestamp": "2026-11-30 10:00:00" if submitted else "",
+                             "raw_score": score, "late_submission_penalty": 0.0, "score": score, "max_score": top,
+                             "status": status})
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,lms_id,name,email\nann,101,Ann Lee,ann@example.org\n"
+                      "bob,102,Bob Roy,bob@example.org\ncyd,103,Cyd Poe,cyd@example.org\n")
+    return out, roster
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def _expected(student, assignment):
+    for a, s, submitted, score, *_ in GRADES:
+        if (a, s) == (assignment, student):
+            return f"{score:g}" if submitted else ""
+    return ""
+
+
+def test_canvas_file_has_canvas_columns_points_possible_and_one_column_per_assignment(grading):
+    out, roster = grading
+    path, problems = export(out, "canvas", roster)
+    rows = _rows(path)
+    assignments = ["01_elbo", "02_reparameterization"]
+    assert rows[0] == CANVAS_FIXED + assignments
+    assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert rows[1][0] == "Points Possible" and rows[1][5:] == ["9", "7"]
+    by_id = {r[1]: r for r in rows[2:]}
+    assert set(by_id) == {"101", "102", "103"}
+    for sid, lms in (("ann", "101"), ("bob", "102"), ("cyd", "103")):
+        assert by_id[lms][5:] == [_expected(sid, a) for a in assignments]
+    assert any("eve" in p and "not in the roster" in p for p in problems)
+    assert any("cyd" in p and "no submission" in p for p in problems)
+    assert any("bob" in p and "pending" in p for p in problems)
+
+
+def test_moodle_file_maps_users_by_id_number(grading):
+    out, roster = grading
+    path, _ = export(out, "moodle", roster)
+    rows = _rows(path)
+    assert rows[0] == MOODLE_FIXED + ["01_elbo", "02_reparameterization"]
+    assert rows[0][:2] == ["ID number", "Email address"]
+    ann = next(r for r in rows[1:] if r[0] == "101")
+    assert ann[1] == "ann@example.org" and ann[3:] == ["8", "6.5"]
+    assert len(rows) == 1 + 3  # every roster entry, none invented
+
+
+def test_plain_csv_keeps_the_pending_state(grading):
+    out, roster = grading
+    path, _ = export(out, "csv", roster)
+    rows = {r["student_id"]: r for r in csv.DictReader(open(path))}
+    assert rows["bob"]["status"] == "01_elbo: pending manual grade: proof-elbo-tight; 02_reparameterization: no submission"
+    assert rows["ann"]["status"] == "final" and rows["cyd"]["status"] == "no submission"
+
+
+def test_bad_rosters_are_refused_with_the_line(tmp_path, grading):
+    out, _ = grading
+    bad = tmp_path / "bad.csv"
+    bad.write_text("student,id\nann,1\n")
+    with pytest.raises(ExportError, match="lacks the column"):
+        read_roster(bad)
+    bad.write_text("student_id,lms_id\nann,1\nann,2\n")
+    with pytest.raises(ExportError, match="line 3.*twice"):
+        read_roster(bad)
+    with pytest.raises(ExportError, match="does not exist"):
+        export(tmp_path / "nowhere", "canvas", bad)
+
+
+def test_make_export_command_line(grading):
+    out, roster = grading
+    done = subprocess.run([sys.executable, "-m", "grader.export", "--lms", "canvas", "--roster", str(roster),
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "eve has grades but is not in the roster" in done.stdout
+    assert (out / "grades_canvas.csv").exists()
+    refused = subprocess.run([sys.executable, "-m", "grader.export", "--lms", "canvas", "--roster",
+                              str(out / "missing.csv"), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode == 2 and "does not exist" in refused.stderr
