@@ -18,8 +18,11 @@ REGRADE     ?=
 DEST        ?=
 UPTO        ?=
 REPO_URL    ?=
+# make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]
+LMS         ?=
+ROSTER      ?=
 
-.PHONY: help install lab test test-full test-fast test-binder test-browser browser release references check-release grade bench clean student-edition
+.PHONY: help install lab test test-full test-fast test-binder test-browser browser release references check-release grade bench clean student-edition export feedback-bundle
 
 help:
 	@echo "make lab          create .venv, install, open JupyterLab on assignment 01"
@@ -32,6 +35,9 @@ help:
 	@echo "                 write (and commit) the student repository: released notebooks, vaelab, binder/"
 	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql+psycopg2://...] [REGRADE=1]"
 	@echo "                 autograde; write feedback HTML, grades CSV and the class report"
+	@echo "make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"
+	@echo "                 the gradebook as the LMS's grade-import CSV, mapped through a roster"
+	@echo "make feedback-bundle LMS=canvas|moodle [ROSTER=roster.csv]   feedback HTML zipped for bulk upload"
 	@echo "make bench [QUICK=1] [ONLY=browser,...]   speed figures -> docs/benchmarks.md"
 
 # JupyterLab settings every student gets (no news or update pop-ups); the
@@ -117,6 +123,14 @@ grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [ASSIGNMENT=01_elbo] [JOBS=N]"; exit 2; }
 	$(PY) -m grader.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) \
 		$(if $(DB_URL),--db-url "$(DB_URL)") $(if $(REGRADE),--regrade)
+
+export: $(STAMP)
+	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"; exit 2; }
+	$(PY) -m grader.export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
+
+feedback-bundle: $(STAMP)
+	@test -n "$(LMS)" || { echo "usage: make feedback-bundle LMS=canvas|moodle [ROSTER=roster.csv] [OUT=build/grading]"; exit 2; }
+	$(PY) -m grader.export bundle --lms "$(LMS)" --out "$(OUT)" $(if $(ROSTER),--roster "$(ROSTER)")
 
 QUICK ?=
 # make bench ONLY=browser,slider reruns some sections and keeps the others' results

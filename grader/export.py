@@ -141,5 +141,95 @@ def main(argv=None) -> int:
     return 0
 
 
+
+
+# ------------------------------------------------------------ feedback bundle
+def _original_names(grading: Path) -> dict:
+    """{(student, assignment): the file's name in the LMS zip it came from},
+    read back from nbgrader's zip_collect folders (empty for folder batches)."""
+    import re
+
+    from grader.grade import DEFAULT_NAME_PATTERN
+
+    found = {}
+    for path in sorted((grading / "downloaded").glob("*/extracted/**/*.ipynb")):
+        assignment = path.relative_to(grading / "downloaded").parts[0]
+        match = re.match(DEFAULT_NAME_PATTERN, "/" + path.name)
+        if match:
+            found[(match.group("student_id"), assignment)] = path.name
+    return found
+
+
+def _slug(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum()) or "student"
+
+
+def feedback_name(lms: str, student: str, assignment: str, original: str | None, person: dict | None) -> str:
+    """The name a feedback file gets in the bundle, so the LMS's bulk upload
+    matches it to the student: the submission's own LMS file name (its
+    ids first) when the batch came from an LMS zip, else built from the roster
+    the way the LMS names its downloads (Canvas: ``name_userid_...``; Moodle:
+    ``Full Name_id_assignsubmission_file_...``)."""
+    if original:
+        return original[:-len(".ipynb")] + "_feedback.html" if original.endswith(".ipynb") else original + ".html"
+    if person is None:
+        return f"{student}_{assignment}_feedback.html"
+    if lms == "canvas":
+        return f"{_slug(person['name'] or student)}_{person['lms_id']}_{assignment}_feedback.html"
+    return f"{person['name'] or student}_{person['lms_id']}_assignsubmission_file_{assignment}_feedback.html"
+
+
+def feedback_bundle(grading: Path, lms: str, roster_path: Path | None = None) -> tuple[list, list]:
+    """One zip per assignment, ``feedback_<assignment>_<lms>.zip``, holding each
+    student's feedback HTML under the name the LMS's bulk feedback upload
+    expects. Returns (zip paths, problems)."""
+    import zipfile
+
+    if lms not in ("canvas", "moodle"):
+        raise ExportError(f"unknown LMS {lms!r}: choose canvas or moodle")
+    feedback = grading / "feedback"
+    if not feedback.exists():
+        raise ExportError(f"{feedback} does not exist: run `make grade` first (OUT= the same folder)")
+    roster = read_roster(roster_path) if roster_path else {}
+    originals = _original_names(grading)
+    bundles, problems = {}, []
+    for html in sorted(feedback.glob("*/*/*.html")):
+        student, assignment = html.parts[-3], html.parts[-2]
+        original = originals.get((student, assignment))
+        person = roster.get(student)
+        if original is None and person is None:
+            problems.append(f"{student}/{assignment}: neither an LMS file name nor a roster entry; "
+                            f"named {student}_{assignment}_feedback.html, which the LMS may not match")
+        bundles.setdefault(assignment, []).append((html, feedback_name(lms, student, assignment, original, person)))
+    paths = []
+    for assignment, files in sorted(bundles.items()):
+        path = grading / f"feedback_{assignment}_{lms}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for html, name in files:
+                zf.write(html, name)
+        paths.append(path)
+    return paths, problems
+
+
+def bundle_main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Zip each student's feedback for the LMS's bulk upload.")
+    parser.add_argument("--lms", required=True, choices=("canvas", "moodle"))
+    parser.add_argument("--roster", type=Path, default=None, help="CSV: student_id,lms_id,name,email (optional)")
+    parser.add_argument("--out", type=Path, default=Path("build/grading"), help="the folder `make grade` wrote")
+    args = parser.parse_args(argv)
+    try:
+        paths, problems = feedback_bundle(args.out, args.lms, args.roster)
+    except ExportError as err:
+        print(f"feedback-bundle: {err}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"  ! {problem}")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["bundle"]:
+        sys.exit(bundle_main(sys.argv[2:]))
     sys.exit(main())

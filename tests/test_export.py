@@ -109,3 +109,30 @@ def test_make_export_command_line(grading):
     refused = subprocess.run([sys.executable, "-m", "grader.export", "--lms", "canvas", "--roster",
                               str(out / "missing.csv"), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode == 2 and "does not exist" in refused.stderr
+
+
+def test_feedback_bundle_names_files_so_the_lms_matches_them(grading):
+    import zipfile
+
+    from grader.export import feedback_bundle
+
+    out, roster = grading
+    for student in ("ann", "bob", "eve"):
+        page = out / "feedback" / student / "01_elbo" / "01_elbo.html"
+        page.parent.mkdir(parents=True)
+        page.write_text(f"<html>feedback for {student}</html>")
+    # ann's notebook came from an LMS zip: her feedback keeps that file's name, ids first
+    extracted = out / "downloaded" / "01_elbo" / "extracted"
+    extracted.mkdir(parents=True)
+    (extracted / "ann_101_5551_01_elbo.ipynb").write_text("{}")
+    paths, problems = feedback_bundle(out, "canvas", roster)
+    (path,) = paths
+    with zipfile.ZipFile(path) as zf:
+        names = sorted(zf.namelist())
+        assert zf.read("ann_101_5551_01_elbo_feedback.html") == b"<html>feedback for ann</html>"
+    assert names == ["ann_101_5551_01_elbo_feedback.html", "bobroy_102_01_elbo_feedback.html",
+                     "eve_01_elbo_feedback.html"]
+    assert any(p.startswith("eve/01_elbo") for p in problems) and len(problems) == 1
+    paths, _ = feedback_bundle(out, "moodle", roster)
+    with zipfile.ZipFile(paths[0]) as zf:
+        assert "Bob Roy_102_assignsubmission_file_01_elbo_feedback.html" in zf.namelist()
