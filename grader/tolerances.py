@@ -159,22 +159,29 @@ def derive(label: str, expected, variants: dict, mutants: dict, floors: dict | N
         rtol, atol = rtol[0], atol[0]
     evidence = {"margin": MARGIN, "variant_max": lo, "tau": tau, "variants": sorted(variants),
                 "mutant_ratio": {}, "separated": [], "indistinguishable": []}
-    ambiguous = []
-    for name, output in mutants.items():
-        r = ratio(expected, output, rtol, atol)
-        evidence["mutant_ratio"][name] = r if math.isfinite(r) else 1e300
-        if r >= MARGIN:
-            evidence["separated"].append(name)
-        elif r <= 1.0 / MARGIN:
-            evidence["indistinguishable"].append(name)
-        else:
-            ambiguous.append(f"{name} (at {r:.3g}x the tolerance)")
+    ambiguous = _classify(evidence, expected, mutants, rtol, atol, beyond=MARGIN, within=1.0 / MARGIN)
     if ambiguous:
         raise ToleranceError(
             f"{label}: no tolerance separates the correct variants (largest deviation {max(lo):.3g}) from "
             f"the mistakes {', '.join(ambiguous)}: a separated mistake must lie {MARGIN:g}x beyond the tolerance "
             f"and a correct variant {MARGIN:g}x inside it. Redesign the case (other inputs, float64, another statistic).")
     return rtol, atol, evidence
+
+
+def _classify(evidence: dict, expected, mutants: dict, rtol, atol, beyond: float, within: float) -> list:
+    """Record each mutant's distance (in tolerances) as separated (at least
+    ``beyond``) or indistinguishable (at most ``within``); return the others."""
+    ambiguous = []
+    for name, output in mutants.items():
+        r = ratio(expected, output, rtol, atol)
+        evidence["mutant_ratio"][name] = r if math.isfinite(r) else 1e300
+        if r >= beyond:
+            evidence["separated"].append(name)
+        elif r <= within:
+            evidence["indistinguishable"].append(name)
+        else:
+            ambiguous.append(f"{name} (at {r:.3g}x the tolerance)")
+    return ambiguous
 
 
 def verify_stochastic(label: str, expected, rtol, atol, variants: dict, mutants: dict) -> dict:
@@ -189,16 +196,7 @@ def verify_stochastic(label: str, expected, rtol, atol, variants: dict, mutants:
             raise ToleranceError(f"{label}: the correct variant {name!r} fails its statistical tolerance "
                                  f"({r:.3g}x the tolerance)")
         evidence["variant_ratio"][name] = r
-    ambiguous = []
-    for name, output in mutants.items():
-        r = ratio(expected, output, rtol, atol)
-        evidence["mutant_ratio"][name] = r if math.isfinite(r) else 1e300
-        if r >= MARGIN_STOCHASTIC:
-            evidence["separated"].append(name)
-        elif r <= 1.0:
-            evidence["indistinguishable"].append(name)
-        else:
-            ambiguous.append(f"{name} (at {r:.3g}x the tolerance)")
+    ambiguous = _classify(evidence, expected, mutants, rtol, atol, beyond=MARGIN_STOCHASTIC, within=1.0)
     if ambiguous:
         raise ToleranceError(f"{label}: the statistical tolerance does not reject {', '.join(ambiguous)} with a "
                              f"margin of {MARGIN_STOCHASTIC:g}: raise the sample size or choose another input.")
