@@ -25,6 +25,22 @@ from . import hostile
 pytestmark = pytest.mark.slow
 
 
+def _rounds(mutants, solution: dict) -> list:
+    """Group mutants into notebooks: never two of one TODO, nor of two TODOs one of which calls the other."""
+    targets = {m.target for m in mutants}
+    calls = {t: {u for u in targets if u != t and re.search(rf"\b{u}\b", solution.get(t, ""))} for t in targets}
+    rounds: list = []
+    for m in mutants:
+        for chosen in rounds:
+            if all(m.target != c.target and m.target not in calls[c.target] and c.target not in calls[m.target]
+                   for c in chosen):
+                chosen.append(m)
+                break
+        else:
+            rounds.append([m])
+    return rounds
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("mutation")
@@ -35,15 +51,13 @@ def graded(tmp_path_factory):
                     for n in defined_names(c.source)}
         make_submission(a, solution, subs, "solution")
         make_submission(a, {}, subs, "blank")
-        # One notebook carries one mistake in each of several TODOs (the r-th mutant of every TODO):
-        # each TODO is graded by its own test cell, so every mistake must still lose that cell's
-        # points and show its own hint, and the batch is a third of one notebook per mutant.
-        by_target: dict = {}
-        for m in catalogue(a):
-            by_target.setdefault(m.target, []).append(m)
-        for r in range(max(len(ms) for ms in by_target.values())):
-            chosen = [ms[r] for ms in by_target.values() if r < len(ms)]
-            student = f"mutants-{r + 1}"
+        # One notebook carries mistakes in several TODOs at once: each TODO is graded by its own test
+        # cell, so every mistake must still lose that cell's points and show its own hint, and the
+        # batch is a third of one notebook per mutant. Two mistakes share a notebook only when
+        # neither TODO calls the other (train_step calls negative_elbo: a wrong loss would change
+        # train_step's verdict and hint).
+        for r, chosen in enumerate(_rounds(catalogue(a), solution), 1):
+            student = f"mutants-{r}"
             make_submission(a, {**solution, **{m.target: m.source for m in chosen}}, subs, student)
             expected[(a, student)] = chosen
     for (a, student), (answers, _) in hostile.submissions().items():
