@@ -14,6 +14,8 @@ ASSIGNMENT  ?=
 OUT         ?= build/grading
 DB_URL      ?=
 REGRADE     ?=
+# due dates, extensions and the late policy (grader/late.py)
+COURSE      ?= grader/course.toml
 # make student-edition DEST=../vae-course-student [UPTO=02_reparameterization] [REPO_URL=https://github.com/org/repo]
 DEST        ?=
 UPTO        ?=
@@ -122,7 +124,7 @@ check-release: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [ASSIGNMENT=01_elbo] [JOBS=N]"; exit 2; }
 	$(PY) -m grader.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) \
-		$(if $(DB_URL),--db-url "$(DB_URL)") $(if $(REGRADE),--regrade)
+		$(if $(DB_URL),--db-url "$(DB_URL)") $(if $(REGRADE),--regrade) --course "$(COURSE)"
 
 export: $(STAMP)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"; exit 2; }

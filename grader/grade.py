@@ -53,6 +53,18 @@ DEFAULT_NAME_PATTERN = r".*/(?P<student_id>[A-Za-z0-9.\-]+)_(?:[^/]*_)?(?P<file_
 THREADS_PER_JOB = 1  # set in main(): the CPU budget (quota and affinity) shared by --jobs workers
 
 
+COURSE_FILE = ROOT / "grader" / "course.toml"
+
+
+def _no_policy():
+    from grader.late import Policy
+
+    return Policy()
+
+
+POLICY = _no_policy()  # set from the course file by main()
+
+
 @dataclass
 class Outcome:
     student: str
@@ -63,6 +75,8 @@ class Outcome:
     digest: str = ""
     score: float | None = None
     max_score: float | None = None
+    late: str = ""  # the late-penalty sentence (grader/late.py), empty when on time
+    late_penalty: float = 0.0
 
 
 def progress_line(outcome: Outcome, done: int, total: int) -> str:
@@ -204,6 +218,7 @@ def collect(source: Path, out: Path, names: list, pattern: str) -> tuple[list, l
             if result.returncode != 0:
                 problems.append(Outcome("-", name, False, 0.0, "zip_collect failed: " +
                                         " ".join(result.stderr.strip().splitlines()[-1:])))
+        _timestamps_from_zip(source, submitted, names, pattern)
     elif source.is_dir():
         for student_dir in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
@@ -226,6 +241,24 @@ def collect(source: Path, out: Path, names: list, pattern: str) -> tuple[list, l
             else:
                 pairs.append((student_dir.name, assignment_dir.name))
     return pairs, problems
+
+
+def _timestamps_from_zip(archive: Path, submitted: Path, names: list, pattern: str) -> None:
+    """Write nbgrader's timestamp.txt for each submission collected from an LMS
+    zip that has none, from the time the zip records for its file."""
+    import re
+
+    from grader.late import write_timestamp, zip_time
+
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            match = re.match(pattern, "/" + info.filename.lstrip("/"))
+            if not match:
+                continue
+            assignment = Path(match.group("file_id")).stem
+            folder = submitted / match.group("student_id") / assignment
+            if assignment in names and folder.is_dir() and not (folder / "timestamp.txt").exists():
+                write_timestamp(folder, zip_time(info, POLICY.lms_timezone))
 
 
 def check_notebook(folder: Path, assignment: str) -> str:
@@ -442,6 +475,8 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
         unchanged = _unchanged_cells(out, work, outcome)
         for note in merge(_sqlite(work / "gradebook.db"), main_url, a, s, unchanged):
             outcome.message = (outcome.message + " " if outcome.message else "") + note
+        outcome.score = _score(main_url, a, s)[0]  # with the manual marks kept by merge
+        _apply_late_penalty(out, work, main_url, outcome)
         dest = out / "autograded" / s / a
         if dest.exists():
             shutil.rmtree(dest)
@@ -451,6 +486,27 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
     if work is not None:
         done.write_text(json.dumps(asdict(outcome)))
         _discard(work)
+
+
+def _apply_late_penalty(out: Path, work: Path, main_url: str, outcome: Outcome) -> None:
+    """Store the course policy's penalty as nbgrader's late_submission_penalty
+    and put the reason at the top of the student's feedback."""
+    from nbgrader.api import Gradebook
+
+    from grader.late import lateness, read_timestamp
+
+    s, a = outcome.student, outcome.assignment
+    late = lateness(POLICY, s, a, read_timestamp(out / "submitted" / s / a), outcome.max_score or 0.0)
+    outcome.late, outcome.late_penalty = (late.sentence(POLICY, outcome.max_score or 0.0), late.penalty) if late \
+        else ("", 0.0)
+    with Gradebook(main_url) as gb:
+        for nb in gb.find_submission(a, s).notebooks:
+            nb.late_submission_penalty = late.penalty if late else None
+            break  # one notebook per assignment: the penalty is counted once
+        gb.db.commit()
+    if late:
+        outcome.score = max(0.0, (outcome.score or 0.0) - late.penalty)
+        _add_note(work, s, a, late.sentence(POLICY, outcome.max_score or 0.0))
 
 
 def _answers(path: Path) -> dict:
@@ -504,7 +560,16 @@ def main(argv=None) -> int:
     parser.add_argument("--name-pattern", default=DEFAULT_NAME_PATTERN, help="regexp for LMS zip file names")
     parser.add_argument("--db-url", default=None, help="course gradebook URL (default: SQLite in --out)")
     parser.add_argument("--regrade", action="store_true", help="grade again even what a previous run finished")
+    parser.add_argument("--course", type=Path, default=COURSE_FILE,
+                        help="due dates, extensions and the late policy (default: grader/course.toml)")
     args = parser.parse_args(argv)
+    global POLICY
+    from grader.late import CourseFileError, load_policy
+
+    try:
+        POLICY = load_policy(args.course)
+    except CourseFileError as err:
+        parser.error(str(err))
 
     if not args.submissions.exists():
         parser.error(f"{args.submissions} does not exist")
@@ -526,7 +591,7 @@ def main(argv=None) -> int:
     # What grading kernels must not see: answers, solutions, other students' work.
     seal.hide([ROOT / "grader", SOLUTIONS, ROOT / "tests", ROOT / ".git", ROOT / "build", out,
                args.submissions.resolve()])
-    limits = {**sandbox.describe(), **seal.describe()}
+    limits = {**sandbox.describe(), **seal.describe(), "late policy": POLICY.describe()}
     print("Limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     if not pairs and not problems:
         print("No submissions found. Expected <student>/<assignment>/<assignment>.ipynb or an LMS zip.")

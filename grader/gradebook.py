@@ -64,14 +64,14 @@ def merge(worker_url: str, main_url: str, assignment: str, student: str, unchang
             try:
                 target = dst.find_grade(cell, nb_name, assignment, student)
             except MissingEntry:
-                notes.append(f"{student}/{assignment}: the marked cell '{cell}' no longer exists; its manual score "
+                notes.append(f"the marked cell '{cell}' no longer exists; its manual score "
                              f"{score:g} was dropped")
                 continue
             if unchanged(cell):
                 target.manual_score, target.extra_credit, target.needs_manual_grade = score, extra, False
             else:
                 target.needs_manual_grade = target.cell_type != "code" or target.auto_score is None
-                notes.append(f"{student}/{assignment}: the answer in '{cell}' changed since it was marked; its "
+                notes.append(f"the answer in '{cell}' changed since it was marked; its "
                              f"manual score {score:g} was dropped and the cell needs a manual grade again")
         for (nb_name, cell), text in kept_comments.items():
             try:
@@ -81,7 +81,7 @@ def merge(worker_url: str, main_url: str, assignment: str, student: str, unchang
             if unchanged(cell):
                 target.manual_comment = text
             elif (nb_name, cell) not in kept_grades:
-                notes.append(f"{student}/{assignment}: the answer in '{cell}' changed since it was commented; "
+                notes.append(f"the answer in '{cell}' changed since it was commented; "
                              f"the comment was dropped")
         dst.db.commit()
     return notes

@@ -129,6 +129,10 @@ def write_report(out: Path, outcomes=(), limits=None) -> Path:
     import matplotlib.pyplot as plt
 
     submissions, tests, manual = collect_rows(out)
+    from grader import RELEASE, SOLUTIONS
+    from grader.similarity import MIN_SHARED, THRESHOLD, similar_pairs
+
+    pairs = similar_pairs(out, RELEASE, SOLUTIONS)
     hints = collections.Counter()
     for nb_path in sorted((out / "autograded").glob("*/*/*.ipynb")):
         hints.update(_hints(nb_path))
@@ -151,17 +155,29 @@ def write_report(out: Path, outcomes=(), limits=None) -> Path:
                 writer.writerow([f"manual_{state}", assignment, cell, counts[state], sum(counts.values())])
         for hint, count in hints.most_common():
             writer.writerow(["misconception", "", hint, count, ""])
+        for pair in pairs:
+            writer.writerow(["similar_pair", pair.assignment, f"{pair.first} & {pair.second}",
+                             f"{pair.similarity:.2f}", pair.shared])
         for o in sorted(outcomes, key=lambda o: -o.seconds):
             writer.writerow(["seconds", o.assignment, o.student, f"{o.seconds:.2f}", ""])
         for o in outcomes:
             if o.message:
                 writer.writerow(["problem", o.assignment, o.student, o.message, ""])
+        for o in outcomes:
+            if getattr(o, "late", ""):
+                writer.writerow(["late_penalty", o.assignment, o.student, f"{o.late_penalty:g}", o.late])
 
     slow = sorted(outcomes, key=lambda o: -o.seconds)[:10]
     problem_rows = "".join(f"<tr><td>{html.escape(o.student)}</td><td>{html.escape(o.assignment)}</td>"
                            f"<td>{html.escape(o.message)}</td></tr>" for o in outcomes if o.message)
     rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(t)}</td><td>{p}/{n}</td>"
                    f"<td>{100 * p / max(n, 1):.0f}%</td></tr>" for (a, t), (p, n) in sorted(tests.items()))
+    late_rows = "".join(f"<tr><td>{html.escape(o.student)}</td><td>{html.escape(o.assignment)}</td>"
+                        f"<td>{o.late_penalty:g}</td><td>{html.escape(o.late)}</td></tr>"
+                        for o in outcomes if getattr(o, "late", ""))
+    pair_rows = "".join(f"<tr><td>{html.escape(p.assignment)}</td><td>{html.escape(p.first)}</td>"
+                        f"<td>{html.escape(p.second)}</td><td>{p.similarity:.2f}</td><td>{p.shared}</td></tr>"
+                        for p in pairs)
     manual_rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(c)}</td><td>{n['marked']}</td>"
                           f"<td>{n['pending']}</td><td>{n['blank']}</td></tr>" for (a, c), n in sorted(manual.items()))
     hint_rows = "".join(f"<tr><td>{html.escape(h)}</td><td>{c}</td></tr>" for h, c in hints.most_common())
@@ -175,10 +191,16 @@ tr:nth-child(even){{background:#f3f3f3}}</style>
 <h2>Problems</h2><table><tr><th>student</th><th>assignment</th><th>message</th></tr>{problem_rows or '<tr><td>none</td></tr>'}</table>
 <img src="grade_histogram.png" alt="grade histogram">
 <h2>Pass rate per autograded test</h2><table><tr><th>assignment</th><th>test</th><th>passed</th><th>rate</th></tr>{rows}</table>
+<h2>Late submissions</h2><table><tr><th>student</th><th>assignment</th><th>penalty</th><th>why</th></tr>{late_rows or '<tr><td>none</td></tr>'}</table>
 <h2>Manually graded answers</h2><p>Marked in the formgrader, written but still to mark (pending), or left blank
 (nbgrader gives a blank answer 0 points, "No response"). They are not in the histogram or the test table.</p>
 <table><tr><th>assignment</th><th>cell</th><th>marked</th><th>pending</th><th>blank</th></tr>{manual_rows or '<tr><td>none</td></tr>'}</table>
 <h2>Diagnosed misconceptions</h2><table><tr><th>hint given</th><th>submissions</th></tr>{hint_rows or '<tr><td>none</td></tr>'}</table>
+<h2>Unusually alike answers</h2><p>Pairs whose TODO answers share at least {THRESHOLD:.0%} of their
+token runs (Jaccard) and at least {MIN_SHARED} runs, after removing the released template, the reference
+solution's own code, comments, docstrings and variable names (<code>grader/similarity.py</code>). A reason
+to look, not a verdict.</p>
+<table><tr><th>assignment</th><th>student</th><th>student</th><th>similarity</th><th>shared runs</th></tr>{pair_rows or '<tr><td>none</td></tr>'}</table>
 <h2>Slowest notebooks</h2><table><tr><th>student</th><th>assignment</th><th>seconds</th><th>problem</th></tr>{slow_rows}</table>
 """
     path = out / "report.html"

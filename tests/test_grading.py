@@ -172,7 +172,12 @@ def test_manual_marks_survive_a_regrade_and_a_changed_answer_is_flagged(tmp_path
     good = answers_from_file(SAMPLES / "alternative.py")
     for student in ("ann", "bob"):
         _write_proof(make_submission("01_elbo", good, subs, student), f"KL ≥ 0 by Gibbs' inequality ({student}).")
-    assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo"]) == 0
+        # both hand in 30 hours after the due date; ann has a 48-hour extension
+        (subs / student / "01_elbo" / "timestamp.txt").write_text("2026-10-07 05:59:00.000000 UTC")
+    course = tmp_path / "course.toml"
+    course.write_text('[late_policy]\nunit = "day"\npenalty_percent = 10\ncap_percent = 50\n'
+                      '[due]\n"01_elbo" = 2026-10-05T23:59:00Z\n[extensions]\nann = { "01_elbo" = 48 }\n')
+    assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo", "--course", str(course)]) == 0
     assert _status(out) == {s: f"pending manual grade: {PROOF}" for s in ("ann", "bob")}
     report = list(csv.reader(open(out / "report.csv")))
     assert ["manual_pending", "01_elbo", PROOF, "2", "2"] in report
@@ -182,13 +187,21 @@ def test_manual_marks_survive_a_regrade_and_a_changed_answer_is_flagged(tmp_path
     _mark(out, "bob", 3.0, "Complete.")
     _write_proof(subs / "bob" / "01_elbo" / "01_elbo.ipynb", "A new proof, written after the first marking.")
     capsys.readouterr()
-    assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo", "--regrade"]) == 0
+    assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo", "--regrade",
+                       "--course", str(course)]) == 0
     printed = capsys.readouterr().out
     assert _proof_row(out, "ann") == (2.0, False, "Good; the equality case is missing.")
     assert _proof_row(out, "bob")[0] is None and _proof_row(out, "bob")[1] is True
     assert f"bob/01_elbo: the answer in '{PROOF}' changed since it was marked" in printed
-    assert "ann/01_elbo" not in printed
-    assert _scores(out)["ann"] == (AUTOGRADED_POINTS + 2.0, 9.0)
+    assert "! ann/01_elbo" not in printed
+    assert _scores(out)["ann"] == (AUTOGRADED_POINTS + 2.0, 9.0)  # on time within her extension
+    # bob: 30 hours late is 2 started days, 10% of 9 points each; nbgrader's own columns carry it
+    bob = next(r for r in csv.DictReader(open(out / "grades.csv")) if r["student_id"] == "bob")
+    assert float(bob["late_submission_penalty"]) == pytest.approx(0.2 * 9.0)
+    assert float(bob["score"]) == pytest.approx(float(bob["raw_score"]) - 0.2 * 9.0)
+    assert "2 days late" in _feedback_text(out, "bob") and "after the due date" not in _feedback_text(out, "ann")
+    late_rows = [r for r in csv.reader(open(out / "report.csv")) if r[0] == "late_penalty"]
+    assert [r[2] for r in late_rows] == ["bob"]
     assert _status(out) == {"ann": "final", "bob": f"pending manual grade: {PROOF}"}
     feedback = _feedback_text(out, "ann")
     assert "Good; the equality case is missing." in feedback
