@@ -124,23 +124,33 @@ def export(grading: Path, lms: str, roster_path: Path, dest: Path | None = None)
     return dest, problems
 
 
+def _run(label: str, work) -> int:
+    """Run one command: print each problem and what was written; a clear
+    error and exit status 2 for bad input."""
+    try:
+        paths, problems = work()
+    except ExportError as err:
+        print(f"{label}: {err}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"  ! {problem}")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Export the course gradebook for an LMS.")
     parser.add_argument("--lms", required=True, choices=("canvas", "moodle", "csv"))
     parser.add_argument("--roster", required=True, type=Path, help="CSV: student_id,lms_id,name,email")
     parser.add_argument("--out", type=Path, default=Path("build/grading"), help="the folder `make grade` wrote")
     args = parser.parse_args(argv)
-    try:
+
+    def work():
         path, problems = export(args.out, args.lms, args.roster)
-    except ExportError as err:
-        print(f"export: {err}", file=sys.stderr)
-        return 2
-    for problem in problems:
-        print(f"  ! {problem}")
-    print(f"wrote {path} ({args.lms}); {len(problems)} problem(s) listed above" if problems else f"wrote {path} ({args.lms})")
-    return 0
+        return [path], problems
 
-
+    return _run("export", work)
 
 
 # ------------------------------------------------------------ feedback bundle
@@ -217,17 +227,7 @@ def bundle_main(argv=None) -> int:
     parser.add_argument("--roster", type=Path, default=None, help="CSV: student_id,lms_id,name,email (optional)")
     parser.add_argument("--out", type=Path, default=Path("build/grading"), help="the folder `make grade` wrote")
     args = parser.parse_args(argv)
-    try:
-        paths, problems = feedback_bundle(args.out, args.lms, args.roster)
-    except ExportError as err:
-        print(f"feedback-bundle: {err}", file=sys.stderr)
-        return 2
-    for problem in problems:
-        print(f"  ! {problem}")
-    for path in paths:
-        print(f"wrote {path}")
-    return 0
-
+    return _run("feedback-bundle", lambda: feedback_bundle(args.out, args.lms, args.roster))
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["bundle"]:

@@ -509,24 +509,16 @@ def _apply_late_penalty(out: Path, work: Path, main_url: str, outcome: Outcome) 
         _add_note(work, s, a, late.sentence(POLICY, outcome.max_score or 0.0))
 
 
-def _answers(path: Path) -> dict:
-    """{grade_id: source} of the answer cells (nbgrader solution cells) of a notebook."""
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception:
-        return {}
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("solution") and "grade_id" in c.metadata["nbgrader"]}
-
-
 def _unchanged_cells(out: Path, work: Path, outcome: Outcome):
     """Which marked cells a regrade may keep the instructor's mark on: an
     answer cell whose text is the same as in the graded copy already in the
     course folder; any other cell (an autograded test, a task) only when the
     whole submission is the same."""
     s, a = outcome.student, outcome.assignment
-    before = _answers(out / "autograded" / s / a / f"{a}.ipynb")
-    after = _answers(work / "autograded" / s / a / f"{a}.ipynb")
+    from grader.notebooks import answer_cells
+
+    before = answer_cells(out / "autograded" / s / a / f"{a}.ipynb")
+    after = answer_cells(work / "autograded" / s / a / f"{a}.ipynb")
     done = out / "done" / f"{s}__{a}.json"
     try:
         same_submission = json.loads(done.read_text()).get("digest") == outcome.digest

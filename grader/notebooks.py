@@ -28,6 +28,18 @@ def is_solution(cell) -> bool:
     return cell.cell_type == "code" and _nbg(cell).get("solution", False) and not _nbg(cell).get("grade", False)
 
 
+def answer_cells(path, code_only: bool = False) -> dict:
+    """{grade_id: source} of a notebook's nbgrader solution cells (what the
+    student wrote: code TODOs and, unless ``code_only``, written answers such
+    as a proof). An unreadable notebook has none."""
+    try:
+        nb = read(path)
+    except Exception:
+        return {}
+    return {_nbg(c)["grade_id"]: c.source for c in nb.cells
+            if _nbg(c).get("solution") and "grade_id" in _nbg(c) and (c.cell_type == "code" or not code_only)}
+
+
 def is_test(cell) -> bool:
     return cell.cell_type == "code" and _nbg(cell).get("grade", False)
 

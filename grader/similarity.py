@@ -23,7 +23,7 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
+from grader.notebooks import answer_cells
 
 K = 6
 THRESHOLD = 0.6
@@ -38,17 +38,6 @@ class Pair:
     second: str
     similarity: float
     shared: int
-
-
-def answer_cells(path: Path) -> dict:
-    """{grade_id: source} of a notebook's solution cells (the student's answers)."""
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception:
-        return {}
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")
-            and "grade_id" in c.metadata["nbgrader"]}
 
 
 def tokens(source: str) -> list:
@@ -90,7 +79,7 @@ def student_part(answer: str, template: str) -> str:
 
 def submission_prints(path: Path, template: dict, reference: set) -> set:
     found = set()
-    for cell, source in answer_cells(path).items():
+    for cell, source in answer_cells(path, code_only=True).items():
         found |= fingerprints(student_part(source, template.get(cell, "")))
     return found - reference
 
@@ -100,9 +89,9 @@ def similar_pairs(out: Path, release: Path, solutions: Path) -> list:
     pairs = []
     for assignment_dir in sorted(p for p in release.iterdir() if p.is_dir()):
         a = assignment_dir.name
-        template = answer_cells(assignment_dir / f"{a}.ipynb")
+        template = answer_cells(assignment_dir / f"{a}.ipynb", code_only=True)
         reference = set()
-        for cell, source in answer_cells(solutions / a / f"{a}.ipynb").items():
+        for cell, source in answer_cells(solutions / a / f"{a}.ipynb", code_only=True).items():
             reference |= fingerprints(student_part(source, template.get(cell, "")))
         prints = {}
         for path in sorted(out.glob(f"submitted/*/{a}/{a}.ipynb")):
