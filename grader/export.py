@@ -74,12 +74,12 @@ def gradebook_scores(grading: Path) -> tuple[list, dict, dict]:
         for row in csv.DictReader(fh):
             a, s = row["assignment"], row["student_id"]
             maxima[a] = float(row["max_score"])
-            status = row.get("status", "final")
-            submitted = bool(row.get("timestamp"))
-            scores[(s, a)] = (float(row["score"]) if submitted else None, status if submitted else "no submission")
+            status = row.get("status", "final")  # make grade's column: "no submission" where there is none
+            scores[(s, a)] = (None if status == "no submission" else float(row["score"]), status)
     from grader import assignments
 
-    order = [a for a in assignments() if a in maxima]
+    submitted = {a for (_, a), (score, _) in scores.items() if score is not None}
+    order = [a for a in assignments() if a in submitted]  # assignments nobody handed in get no column
     return order, maxima, scores
 
 

@@ -48,13 +48,15 @@ def manual_state(grade) -> str:
 
 
 def manual_states(out: Path) -> dict:
-    """{(student, assignment): {cell: state}} for every manually graded cell."""
+    """{(student, assignment): {cell: state}} for every submission in the
+    gradebook (an empty dict when it has no manually graded cell)."""
     from nbgrader.api import Gradebook
 
     found: dict = {}
     with Gradebook(_db_url(out)) as gb:
         for assignment in gb.assignments:
             for sub in gb.assignment_submissions(assignment.name):
+                found.setdefault((sub.student_id, assignment.name), {})
                 for nb in sub.notebooks:
                     for grade in nb.grades:
                         if is_manual(grade):
@@ -63,9 +65,11 @@ def manual_states(out: Path) -> dict:
 
 
 def add_manual_status(out: Path, csv_path: Path) -> int:
-    """Add a ``status`` column to nbgrader's grades CSV: ``final``, or which
-    written answers still need a manual grade (and which were left blank).
-    Returns the number of submissions still pending."""
+    """Add a ``status`` column to nbgrader's grades CSV: ``final``, which
+    written answers still need a manual grade (and which were left blank), or
+    ``no submission`` (nbgrader lists every student under every assignment,
+    and its timestamp column is empty without a timestamp.txt, so it cannot
+    tell). Returns the number of submissions still pending."""
     states = manual_states(out)
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -73,7 +77,11 @@ def add_manual_status(out: Path, csv_path: Path) -> int:
         return 0
     pending = 0
     for row in rows:
-        cells = states.get((row["student_id"], row["assignment"]), {})
+        key = (row["student_id"], row["assignment"])
+        if key not in states:
+            row["status"] = "no submission"
+            continue
+        cells = states[key]
         waiting = sorted(c for c, state in cells.items() if state == "pending")
         blank = sorted(c for c, state in cells.items() if state == "blank")
         status = f"pending manual grade: {', '.join(waiting)}" if waiting else "final"

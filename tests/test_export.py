@@ -30,9 +30,13 @@ def grading(tmp_path):
         writer = csv.DictWriter(fh, NBGRADER_COLUMNS)
         writer.writeheader()
         for a, s, submitted, score, top, status in GRADES:
-            writer.writerow({"assignment": a, "student_id": s, "timestamp": "2026-11-30 10:00:00" if submitted else "",
+            # as nbgrader writes it: every student under every assignment, and no timestamp without a
+            # timestamp.txt; make grade's status column says which rows have no submission
+            writer.writerow({"assignment": a, "student_id": s, "timestamp": "",
                              "raw_score": score, "late_submission_penalty": 0.0, "score": score, "max_score": top,
-                             "status": status})
+                             "status": status if submitted else "no submission"})
+        writer.writerow({"assignment": "03_vae", "student_id": "ann", "timestamp": "", "raw_score": 0.0,
+                         "late_submission_penalty": 0.0, "score": 0.0, "max_score": 9.0, "status": "no submission"})
     roster = tmp_path / "roster.csv"
     roster.write_text("student_id,lms_id,name,email\nann,101,Ann Lee,ann@example.org\n"
                       "bob,102,Bob Roy,bob@example.org\ncyd,103,Cyd Poe,cyd@example.org\n")
@@ -56,7 +60,7 @@ def test_canvas_file_has_canvas_columns_points_possible_and_one_column_per_assig
     path, problems = export(out, "canvas", roster)
     rows = _rows(path)
     assignments = ["01_elbo", "02_reparameterization"]
-    assert rows[0] == CANVAS_FIXED + assignments
+    assert rows[0] == CANVAS_FIXED + assignments  # 03_vae: nobody handed it in, no column
     assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
     assert rows[1][0] == "Points Possible" and rows[1][5:] == ["9", "7"]
     by_id = {r[1]: r for r in rows[2:]}
@@ -136,3 +140,29 @@ def test_feedback_bundle_names_files_so_the_lms_matches_them(grading):
     paths, _ = feedback_bundle(out, "moodle", roster)
     with zipfile.ZipFile(paths[0]) as zf:
         assert "Bob Roy_102_assignsubmission_file_01_elbo_feedback.html" in zf.namelist()
+
+
+def test_status_column_tells_a_missing_submission_from_a_zero(tmp_path):
+    """nbgrader's export lists every student under every assignment with an
+    empty timestamp when there is no timestamp.txt: only the gradebook knows
+    who handed in what, and the status column says it."""
+    from nbgrader.api import Gradebook
+
+    from grader.report import add_manual_status
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    (tmp_path / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.db_url = '{url}'\n")
+    with Gradebook(url) as gb:
+        for name in ("a1", "a2"):
+            gb.add_assignment(name)
+        gb.add_student("ann")
+        gb.add_submission("a1", "ann")
+    grades = tmp_path / "grades.csv"
+    with open(grades, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["assignment", "timestamp", "student_id", "score", "max_score"])
+        writer.writeheader()
+        writer.writerow({"assignment": "a1", "timestamp": "", "student_id": "ann", "score": 0.0, "max_score": 0.0})
+        writer.writerow({"assignment": "a2", "timestamp": "", "student_id": "ann", "score": 0.0, "max_score": 0.0})
+    assert add_manual_status(tmp_path, grades) == 0
+    assert {r["assignment"]: r["status"] for r in csv.DictReader(open(grades))} == {"a1": "final",
+                                                                                    "a2": "no submission"}

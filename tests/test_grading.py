@@ -77,6 +77,7 @@ def test_class_report_is_written(graded):
     assert all(status == "final (blank, 0 points: proof-elbo-tight)" for status in _status(out).values())
 
 
+
 def test_lms_zip_is_collected_and_graded(tmp_path):
     subs = tmp_path / "subs"
     path = make_submission("01_elbo", answers_from_file(SAMPLES / "alternative.py"), subs, "zoe")
