@@ -24,7 +24,7 @@ REPO_URL    ?=
 LMS         ?=
 ROSTER      ?=
 
-.PHONY: help install lab test test-full test-fast test-binder test-browser browser release references check-release grade bench clean student-edition export feedback-bundle
+.PHONY: help install lab test test-full test-fast test-binder test-browser browser release references check-release grade bench clean student-edition export feedback-bundle formgrader
 
 help:
 	@echo "make lab          create .venv, install, open JupyterLab on assignment 01"
@@ -39,6 +39,7 @@ help:
 	@echo "                 autograde; write feedback HTML, grades CSV and the class report"
 	@echo "make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"
 	@echo "                 the gradebook as the LMS's grade-import CSV, mapped through a roster"
+	@echo "make formgrader [OUT=build/grading]   JupyterLab with nbgrader's formgrader on the graded folder, to mark proofs"
 	@echo "make feedback-bundle LMS=canvas|moodle [ROSTER=roster.csv]   feedback HTML zipped for bulk upload"
 	@echo "make bench [QUICK=1] [ONLY=browser,...]   speed figures -> docs/benchmarks.md"
 
@@ -129,6 +130,10 @@ grade: $(STAMP)
 export: $(STAMP)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"; exit 2; }
 	$(PY) -m grader.export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
+
+# nbgrader's formgrader on the graded folder (its config, its own exchange, MathJax served locally)
+formgrader: $(STAMP) $(LAB_SETTINGS)
+	$(PY) -m grader.formgrader --out "$(OUT)" --port $(PORT) -- $(LAB_ARGS)
 
 feedback-bundle: $(STAMP)
 	@test -n "$(LMS)" || { echo "usage: make feedback-bundle LMS=canvas|moodle [ROSTER=roster.csv] [OUT=build/grading]"; exit 2; }

@@ -47,6 +47,7 @@ import nbformat
 
 from grader import ROOT, SOLUTIONS, assignments, budgets, sandbox, seal
 from grader.nbgrader_api import CONFIG_FILE, api_for
+from grader.formgrader import exchange_config
 
 # <student>_<anything>_<NN_name>.ipynb, as LMS bulk downloads name files.
 DEFAULT_NAME_PATTERN = r".*/(?P<student_id>[A-Za-z0-9.\-]+)_(?:[^/]*_)?(?P<file_id>\d\d_[A-Za-z_]+\.ipynb)$"
@@ -155,6 +156,8 @@ def _config(root: Path, db_url: str, execute: dict | None = None) -> str:
             "c = get_config()\n"
             f"c.CourseDirectory.root = {str(root.resolve())!r}\n"
             f"c.CourseDirectory.db_url = {db_url!r}\n")
+    if execute is None:  # the course folder: its own exchange, for `make formgrader`
+        text += exchange_config(root) + "\n"
     if execute is not None:  # a grading worker: per-cell budgets and a trail of cell events
         text += ("import sys\n"
                  f"sys.path.insert(0, {str(ROOT)!r})\n"

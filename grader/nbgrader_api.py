@@ -14,6 +14,8 @@ def course_config(root: Path, db_url: str | None = None) -> Config:
     config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
     config.CourseDirectory.root = str(Path(root).resolve())
     config.CourseDirectory.db_url = db_url or f"sqlite:///{Path(root).resolve() / 'gradebook.db'}"
+    # the course's own exchange folder: nbgrader otherwise checks a system-wide one and logs it as critical
+    config.Exchange.root = str(Path(root).resolve() / "exchange")
     return config
 
 

@@ -45,17 +45,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Lab:
-    """A running ``make lab`` server rooted at a copy of the notebooks."""
+class Server:
+    """A JupyterLab server started by a make target (``lab`` or ``formgrader``),
+    in its own process group, on a free port, with no token and no browser window."""
 
-    def __init__(self, workdir: Path, folders=("assignments", "solutions"), env=None, log=None):
+    def __init__(self, workdir: Path, target: str, make_vars: dict, env=None, log=None):
         self.workdir = Path(workdir)
-        self.root = self.workdir / "root"
-        for folder in folders:
-            shutil.copytree(ROOT / folder, self.root / folder)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(log) if log else self.workdir / "jupyterlab.log"
+        self.log_path = Path(log) if log else self.workdir / f"{target}.log"
         environment = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "NBGRADER_EXECUTION")}
         environment.setdefault("VAELAB_CACHE", str(self.workdir / "cache"))
         environment.update(env or {})
@@ -65,10 +64,14 @@ class Lab:
                              f"--LabApp.user_settings_dir={self.workdir / 'user-settings'}"])
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            ["make", "--no-print-directory", "-s", "-C", str(ROOT), "lab", f"PORT={self.port}",
-             f"LAB_ROOT={self.root}", f"LAB_ARGS={lab_args}"],
+            ["make", "--no-print-directory", "-s", "-C", str(ROOT), target, f"PORT={self.port}",
+             f"LAB_ARGS={lab_args}"] + [f"{k}={v}" for k, v in make_vars.items()],
             stdout=self._log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
 
     def _wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -107,6 +110,24 @@ class Lab:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Lab(Server):
+    """A running ``make lab`` server rooted at a copy of the notebooks (JupyterLab
+    autosaves, and the repository's notebooks must stay without outputs)."""
+
+    def __init__(self, workdir: Path, folders=("assignments", "solutions"), env=None, log=None):
+        self.root = Path(workdir) / "root"
+        for folder in folders:
+            shutil.copytree(ROOT / folder, self.root / folder)
+        super().__init__(workdir, "lab", {"LAB_ROOT": self.root}, env=env, log=log or Path(workdir) / "jupyterlab.log")
+
+
+class Formgrader(Server):
+    """A running ``make formgrader`` server on a graded course folder."""
+
+    def __init__(self, workdir: Path, out: Path, env=None):
+        super().__init__(workdir, "formgrader", {"OUT": out}, env=env)
 
 
 def launch_browser(playwright):
