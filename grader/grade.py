@@ -99,6 +99,7 @@ def _score(url: str, assignment: str, student: str) -> tuple:
 
 
 SUPERVISOR = Path(__file__).resolve().with_name("supervise.py")
+NBGRADER_CLI = Path(__file__).resolve().with_name("nbgrader_cli.py")  # nbgrader, started a second faster
 
 
 def _nbgrader(args, cwd: Path, timeout: float | None = None, env=None, limited=False):
@@ -106,7 +107,7 @@ def _nbgrader(args, cwd: Path, timeout: float | None = None, env=None, limited=F
     process it starts (kernels that left the session, daemons, fork bombs)
     and kills them all when nbgrader ends, times out or the batch stops.
     Output goes to a file, never a pipe a descendant could hold open."""
-    command = [sys.executable, "-m", "nbgrader", *args]
+    command = [sys.executable, str(NBGRADER_CLI), *args]
     if limited:
         if _STOP.is_set():
             raise KeyboardInterrupt("the batch was interrupted")
@@ -170,7 +171,9 @@ def _config(root: Path, db_url: str, execute: dict | None = None) -> str:
                  f"c.TrackedExecute.trail_file = {execute['trail']!r}\n"
                  f"c.TrackedExecute.cell_budgets = {execute['budgets']!r}\n"
                  f"c.TrackedExecute.timeout = {int(execute['cap'])}\n"
-                 "c.TrackedExecute.interrupt_on_timeout = False\n")
+                 "c.TrackedExecute.interrupt_on_timeout = False\n"
+                 # the outputs are saved by then; the supervisor ends whatever the kernel left anyway
+                 "c.TrackedExecute.shutdown_kernel = 'immediate'\n")
     return text
 
 
