@@ -14,6 +14,8 @@ ASSIGNMENT  ?=
 OUT         ?= build/grading
 DB_URL      ?=
 REGRADE     ?=
+# make grade SCHEDULER=tcp://host:8786 grades on a Dask cluster (docs/grading-at-scale.md)
+SCHEDULER   ?=
 # due dates, extensions and the late policy (grader/late.py)
 COURSE      ?= grader/course.toml
 # make student-edition DEST=../vae-course-student [UPTO=02_reparameterization] [REPO_URL=https://github.com/org/repo]
@@ -24,7 +26,7 @@ REPO_URL    ?=
 LMS         ?=
 ROSTER      ?=
 
-.PHONY: help install lab test test-full test-fast test-binder test-browser browser release references check-release grade bench clean student-edition export feedback-bundle formgrader
+.PHONY: help install lab test test-full test-fast test-binder test-browser browser release references check-release grade bench clean student-edition export feedback-bundle formgrader dask-scheduler dask-worker
 
 help:
 	@echo "make lab          create .venv, install, open JupyterLab on assignment 01"
@@ -35,12 +37,13 @@ help:
 	@echo "make release      regenerate assignments/ from solutions/"
 	@echo "make student-edition DEST=dir [UPTO=02_reparameterization] [REPO_URL=git-url]"
 	@echo "                 write (and commit) the student repository: released notebooks, vaelab, binder/"
-	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql+psycopg2://...] [REGRADE=1]"
+	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql+psycopg2://...] [REGRADE=1] [SCHEDULER=tcp://host:8786]"
 	@echo "                 autograde; write feedback HTML, grades CSV and the class report"
 	@echo "make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"
 	@echo "                 the gradebook as the LMS's grade-import CSV, mapped through a roster"
 	@echo "make formgrader [OUT=build/grading]   JupyterLab with nbgrader's formgrader on the graded folder, to mark proofs"
 	@echo "make feedback-bundle LMS=canvas|moodle [ROSTER=roster.csv]   feedback HTML zipped for bulk upload"
+	@echo "make dask-scheduler / make dask-worker SCHEDULER=tcp://host:8786 [WORKERS=1]   a grading cluster"
 	@echo "make bench [QUICK=1] [ONLY=browser,...]   speed figures -> docs/benchmarks.md"
 
 # JupyterLab settings every student gets (no news or update pop-ups); the
@@ -125,7 +128,8 @@ check-release: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [ASSIGNMENT=01_elbo] [JOBS=N]"; exit 2; }
 	$(PY) -m grader.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) \
-		$(if $(DB_URL),--db-url "$(DB_URL)") $(if $(REGRADE),--regrade) --course "$(COURSE)"
+		$(if $(DB_URL),--db-url "$(DB_URL)") $(if $(REGRADE),--regrade) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") \
+		--course "$(COURSE)"
 
 export: $(STAMP)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"; exit 2; }
@@ -150,6 +154,19 @@ bench: $(STAMP)
 		|| echo "dataset-fashion-mnist not installable here: benchmarking on the embedded subset"; fi
 	@$(MAKE) --no-print-directory browser || echo "no Chromium: the browser latency rows are skipped"
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
+
+# A Dask cluster for `make grade SCHEDULER=...` (docs/grading-at-scale.md): the scheduler and, on
+# every grading machine, in a checkout of the same commit, `make dask-worker` (WORKERS processes, one
+# notebook at a time each). Workers must not be daemonic: grading starts a sandbox and a judge pool.
+WORKERS   ?= 1
+DASK_ARGS ?=
+dask-scheduler: $(STAMP)
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(VENV)/bin/dask scheduler $(DASK_ARGS)
+
+dask-worker: $(STAMP)
+	@test -n "$(SCHEDULER)" || { echo "usage: make dask-worker SCHEDULER=tcp://host:8786 [WORKERS=1]"; exit 2; }
+	DASK_DISTRIBUTED__WORKER__DAEMON=False PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" \
+		$(VENV)/bin/dask worker "$(SCHEDULER)" --nthreads 1 --nworkers $(WORKERS) $(DASK_ARGS)
 
 clean:
 	rm -rf build .pytest_cache gradebook.db

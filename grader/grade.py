@@ -548,6 +548,18 @@ def previously_done(out: Path, student: str, assignment: str) -> Outcome | None:
     return outcome if same and (outcome.ok or outcome.message) else None
 
 
+def _local_results(pool, out: Path, todo: list):
+    """Grade on this machine, ``--jobs`` at a time; yield ((student, assignment), Outcome or exception)."""
+    futures = {pool.submit(grade_one, out, s, a): (s, a) for s, a in todo}
+    for future in as_completed(futures):
+        try:
+            yield futures[future], future.result()
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:
+            yield futures[future], err
+
+
 # ---------------------------------------------------------------------- main
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Autograde submissions; write feedback HTML and grades CSV.")
@@ -558,6 +570,8 @@ def main(argv=None) -> int:
     parser.add_argument("--name-pattern", default=DEFAULT_NAME_PATTERN, help="regexp for LMS zip file names")
     parser.add_argument("--db-url", default=None, help="course gradebook URL (default: SQLite in --out)")
     parser.add_argument("--regrade", action="store_true", help="grade again even what a previous run finished")
+    parser.add_argument("--scheduler", default=None,
+                        help="grade on a Dask cluster: the scheduler's address, e.g. tcp://host:8786 (grader/cluster.py)")
     parser.add_argument("--course", type=Path, default=COURSE_FILE,
                         help="due dates, extensions and the late policy (default: grader/course.toml)")
     args = parser.parse_args(argv)
@@ -582,9 +596,25 @@ def main(argv=None) -> int:
 
     THREADS_PER_JOB = max(1, cpu_budget() // args.jobs)
     seal.configure(args.jobs)
+    client = None
+    if args.scheduler:
+        from grader import cluster
+
+        try:
+            client = cluster.connect(args.scheduler)
+            expected = cluster.fingerprint()
+            workers = cluster.check_workers(client, expected)
+        except (ConnectionError, cluster.VersionSkew) as err:
+            if client is not None:
+                client.close()
+            print(f"make grade: {err}", file=sys.stderr)
+            return 2
     out = args.out.resolve()
     print(f"Preparing course folder {out}")
     main_url = prepare_course(out, names, args.db_url)
+    if client is not None:
+        print(f"Dask cluster at {args.scheduler}: {workers} worker(s); this process merges every result "
+              f"into the gradebook ({'PostgreSQL' if main_url.startswith('postgresql') else main_url.split(':')[0]})")
     pairs, problems = collect(args.submissions.resolve(), out, names, args.name_pattern)
     # What grading kernels must not see: answers, solutions, other students' work.
     seal.hide([ROOT / "grader", SOLUTIONS, ROOT / "tests", ROOT / ".git", ROOT / "build", out,
@@ -593,6 +623,8 @@ def main(argv=None) -> int:
     print("Limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     if not pairs and not problems:
         print("No submissions found. Expected <student>/<assignment>/<assignment>.ipynb or an LMS zip.")
+        if client is not None:
+            client.close()
         return 1
 
     from vaelab.runtime import progress
@@ -607,19 +639,19 @@ def main(argv=None) -> int:
     log_lines = not sys.stdout.isatty()
     pool = ThreadPoolExecutor(args.jobs)
     try:
-        futures = [pool.submit(grade_one, out, s, a) for s, a in todo]
-        pending = dict(zip(futures, todo))
-        for future in progress(as_completed(futures), total=len(futures), desc="autograding", unit="notebook"):
-            try:
-                outcome = future.result()
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:  # a fault of the grader's own must cost one notebook, not the batch
-                student, assignment = pending[future]
+        results = (cluster.submit_all(client, out, todo, expected) if client is not None
+                   else _local_results(pool, out, todo))
+        for (student, assignment), result in progress(results, total=len(todo), desc="autograding", unit="notebook"):
+            if isinstance(result, BaseException):  # a fault of the grader's own costs one notebook, not the batch
+                where = "cluster task failed" if client is not None else "grader error"
                 outcome = Outcome(student, assignment, False, 0.0,
-                                  f"could not be graded (grader error {type(err).__name__}: {str(err)[:160]}): 0 points",
+                                  f"could not be graded ({where} {type(result).__name__}: {str(result)[:160]}): 0 points",
                                   _digest(out / "submitted" / student / assignment))
                 outcome.work = None
+            elif isinstance(result, dict):  # from a cluster worker
+                outcome = cluster.receive(out, result)
+            else:
+                outcome = result
             finish(out, main_url, outcome)  # the only writer of the course gradebook
             outcomes.append(outcome)
             if log_lines:  # cron, CI and nohup logs get one line per notebook (the bar is for terminals)
@@ -627,14 +659,19 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: stop the workers; finished notebooks are kept for the next run
         _STOP.set()
         pool.shutdown(wait=False, cancel_futures=True)
+        if client is not None:
+            client.close()  # the scheduler forgets this batch's tasks once no client holds them
         stop_workers()
         seal.cleanup(kill=True)
         print(f"\nInterrupted: {len(outcomes)} notebook(s) finished and kept; run the same command to resume.")
         return 130
     pool.shutdown()
+    if client is not None:
+        client.close()
     seal.cleanup()
     batch_seconds = time.perf_counter() - batch_start
-    (out / "batch.json").write_text(json.dumps({"jobs": args.jobs, "notebooks": len(todo), "seconds": batch_seconds}))
+    (out / "batch.json").write_text(json.dumps({"jobs": args.jobs, "notebooks": len(todo), "seconds": batch_seconds,
+                                                "scheduler": args.scheduler}))
 
     for name in sorted({a for _, a in pairs}):
         result = _nbgrader(["generate_feedback", name, "--force"], cwd=out)
@@ -653,7 +690,8 @@ def main(argv=None) -> int:
     report = write_report(out, outcomes + problems, limits=limits)
     for o in [o for o in outcomes + problems if o.message]:
         print(f"  ! {o.student}/{o.assignment}: {o.message}")
-    print(f"\nGraded {len(todo)} notebook(s) in {batch_seconds:.1f} s with {args.jobs} job(s); "
+    how = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"with {args.jobs} job(s)"
+    print(f"\nGraded {len(todo)} notebook(s) in {batch_seconds:.1f} s {how}; "
           f"{len(outcomes) - len(todo)} kept from an earlier run; {len(problems)} could not be graded.")
     if pending:
         print(f"  {pending} submission(s) have a written answer that still needs a manual grade "
