@@ -24,6 +24,7 @@ GOALS = {
     "autograde_seconds_per_submission": ("≤", 20), "autograde_speedup_vs_plain_nbgrader": ("≥", 5),
     "notebook_max_seconds": ("≤", 90), "notebook_max_rss_mb": ("≤", 1536), "slider_update_ms": ("≤", 30),
     "grade_jobs2_speedup": ("report", None),
+    "cluster_speedup": ("report", None),
     "hostile_notebook_cost_ratio": ("≤", 3), "threads_under_quota_ratio": ("≤", 1.1),
     "browser_slider_key_to_image_ms": ("≤", 100), "browser_class_key_to_image_ms": ("≤", 100), "gpu_epoch_seconds_60k": ("≤", 0.2),
 }
@@ -51,7 +52,7 @@ def versions() -> str:
             f"nbgrader {nbgrader.__version__}, nbclient {nbclient.__version__}")
 
 
-SECTIONS = ("training", "notebooks", "slider", "browser", "grading", "hostile", "threads", "gpu")
+SECTIONS = ("training", "notebooks", "slider", "browser", "grading", "cluster", "hostile", "threads", "gpu")
 
 
 def run_training(quick, names, results, notes):
@@ -122,6 +123,31 @@ def run_grading(quick, names, results, notes):
         results["grade_jobs2_speedup"] = (serial["batch_seconds"] / parallel["batch_seconds"], "x")
         notes.append(f"- batch of {4 if quick else 8} notebooks: serial {serial['batch_seconds']:.1f} s, "
                      f"JOBS=2 {parallel['batch_seconds']:.1f} s (grading only; set-up excluded)")
+
+
+def run_cluster(quick, names, results, notes):
+    """Two loopback Dask workers against one serial job, on the same eight notebooks."""
+    if quick:
+        notes.append("- Dask cluster: measured by the full `make bench` (CI tests the cluster in tests/test_cluster.py)")
+        return
+    print("[bench] Dask cluster: 2 loopback workers vs serial", flush=True)
+    from grader.cluster import LoopbackCluster
+
+    with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp:
+        tmp = Path(tmp)
+        subs = grading.make_submissions(tmp / "subs", 2, names)
+        serial = grading.ours(subs, tmp / "serial", jobs=1)
+        running = LoopbackCluster(tmp / "dask")
+        try:
+            on_cluster = grading.ours(subs, tmp / "cluster", scheduler=running.address)
+        finally:
+            running.close()
+    speedup = serial["batch_seconds"] / on_cluster["batch_seconds"]
+    per_notebook = serial["batch_seconds"] / (2 * len(names))
+    results["cluster_speedup"] = (speedup, "x")
+    notes.append(f"- Dask cluster on this machine (scheduler + 2 workers, 1 thread each, loopback): "
+                 f"{2 * len(names)} notebooks serial {serial['batch_seconds']:.1f} s "
+                 f"({per_notebook:.1f} s per notebook), on the cluster {on_cluster['batch_seconds']:.1f} s")
 
 
 def run_hostile(quick, names, results, notes):

@@ -28,11 +28,12 @@ def make_submissions(folder: Path, students: int, names) -> Path:
     return folder
 
 
-def ours(subs: Path, out: Path, jobs: int = 1) -> dict:
+def ours(subs: Path, out: Path, jobs: int = 1, scheduler: str | None = None) -> dict:
     if out.exists():
         shutil.rmtree(out)
     start = time.perf_counter()
-    assert grade_main([str(subs), "--out", str(out), "--jobs", str(jobs)]) == 0
+    assert grade_main([str(subs), "--out", str(out), "--jobs", str(jobs)] +
+                      (["--scheduler", scheduler] if scheduler else [])) == 0
     wall = time.perf_counter() - start
     per_student: dict = {}
     for done in (out / "done").glob("*.json"):

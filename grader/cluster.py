@@ -30,14 +30,19 @@ they do locally.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import platform
 import shutil
+import signal
+import socket
+import subprocess
 import tarfile
 import tempfile
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -148,9 +153,22 @@ def _worker_root() -> Path:
         return _WORKER_ROOT[0]
 
 
-def grade_task(payload: bytes, student: str, assignment: str, expected: dict) -> dict:
+def threads_per_host(client) -> dict:
+    """{host: grading threads the cluster runs there}: workers on one machine share its cores."""
+    shares: dict = {}
+    for info in client.scheduler_info().get("workers", {}).values():
+        shares[info["host"]] = shares.get(info["host"], 0) + max(1, int(info.get("nthreads", 1)))
+    return shares
+
+
+def grade_task(payload: bytes, student: str, assignment: str, expected: dict, shares: dict | None = None) -> dict:
     """Runs on a worker: grade one notebook as grader.grade does locally;
-    return the outcome and the attempt's gradebook and graded notebook."""
+    return the outcome and the attempt's gradebook and graded notebook.
+
+    ``shares`` says how many grading threads run on each host: the kernel
+    gets this machine's CPU budget divided by them (two workers on two cores
+    get one thread each; two threads each oversubscribed the cores and made
+    torch's OpenMP threads spin, 0.71x serial in `make bench`)."""
     from grader import grade
     from vaelab.runtime import cpu_budget
 
@@ -161,10 +179,12 @@ def grade_task(payload: bytes, student: str, assignment: str, expected: dict) ->
     try:
         from distributed import get_worker
 
-        threads = max(1, get_worker().state.nthreads)
+        worker = get_worker()
+        threads = max(1, worker.state.nthreads)
+        host = worker.address.rsplit(":", 1)[0].split("://")[-1]
     except (ImportError, ValueError, AttributeError):
-        threads = 1
-    grade.THREADS_PER_JOB = max(1, cpu_budget() // threads)
+        threads, host = 1, ""
+    grade.THREADS_PER_JOB = max(1, cpu_budget() // max(threads, (shares or {}).get(host, 1)))
     course = Path(tempfile.mkdtemp(prefix="course-", dir=_worker_root()))
     try:
         _unpack(payload, course)
@@ -196,10 +216,11 @@ def submit_all(client, out: Path, todo: list, expected: dict):
     """Submit one task per (student, assignment); yield (pair, result-or-exception) as they finish."""
     from distributed import as_completed
 
+    shares = threads_per_host(client)
     futures = {}
     for student, assignment in todo:
         key = f"grade-{student}-{assignment}-{os.getpid()}-{len(futures)}"
-        future = client.submit(grade_task, bundle(out, student, assignment), student, assignment, expected,
+        future = client.submit(grade_task, bundle(out, student, assignment), student, assignment, expected, shares,
                                key=key, pure=False, retries=1)
         futures[future] = (student, assignment)
     for future in as_completed(list(futures)):
@@ -223,3 +244,75 @@ def receive(out: Path, result: dict):
         _unpack(result["results"], work)
     outcome.work = work
     return outcome
+
+
+# ------------------------------------------------------- loopback cluster
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LoopbackCluster:
+    """A scheduler and workers on this machine, started with `make dask-scheduler` and
+    `make dask-worker` as an instructor would, each in a process group of its own
+    (ended by close()). For the tests and `make bench`."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.processes: list = []
+        try:
+            self._start("dask-scheduler", ["--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
+                                           "--no-dashboard"], "scheduler")
+            self.workers = [self.add_worker(f"w{i}") for i in (1, 2)]
+            self.wait_for_workers(2)
+        except BaseException:
+            self.close()  # a fixture that fails in set-up gets no teardown
+            raise
+
+    def _start(self, target, dask_args, name, **make_vars):
+        """`make dask-scheduler` / `make dask-worker`, as an instructor starts them."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        log = open(self.folder / f"{name}.log", "w")
+        command = ["make", "--no-print-directory", "-s", "-C", str(ROOT), target, f"DASK_ARGS={' '.join(dask_args)}",
+                   *[f"{k}={v}" for k, v in make_vars.items()]]
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True, cwd=self.folder)
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def add_worker(self, name):
+        return self._start("dask-worker", ["--no-dashboard", "--name", name, "--local-directory",
+                                           str(self.folder / name)], name, SCHEDULER=self.address)
+
+    def wait_for_workers(self, n, timeout=120.0):
+        from distributed import Client
+
+        with Client(self.address, timeout="60s") as client:
+            client.wait_for_workers(n, timeout=timeout)
+
+    def n_workers(self) -> int:
+        from distributed import Client
+
+        with Client(self.address, timeout="30s") as client:
+            return len(client.scheduler_info()["workers"])
+
+    def kill(self, process) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.kill(process)

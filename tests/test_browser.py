@@ -105,6 +105,9 @@ def test_run_all_in_jupyterlab(kind, name, lab, page, report):
                if c["cell_type"] == "code" for o in c.get("outputs", []))
     images = labdriver.rendered_images(page)
     if kind == "solutions":
+        text = "\n".join("".join(o.get("text", "")) for c in saved["cells"] if c["cell_type"] == "code"
+                         for o in c.get("outputs", []))
+        assert "✗" not in text, "a self-check fails on the reference solution"
         assert pngs > 0, "the solution draws no figures"
         assert images["decoded"] >= pngs, f"{pngs} figures in the notebook, {images} in the page"
     report.setdefault("run_all_seconds", {})[path] = round(seconds, 1)

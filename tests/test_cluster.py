@@ -8,16 +8,11 @@ run's; then kills one worker mid-batch and checks the grades again.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -30,79 +25,12 @@ from .adversarial import CASES, GOOD, HALF
 from .test_postgres import postgres  # noqa: F401 (a fixture: a PostgreSQL server of the test's own)
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LoopbackCluster:
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
-        self.processes: list = []
-        try:
-            self._start("dask-scheduler", ["--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
-                                           "--no-dashboard"], "scheduler")
-            self.workers = [self.add_worker(f"w{i}") for i in (1, 2)]
-            self.wait_for_workers(2)
-        except BaseException:
-            self.close()  # a fixture that fails in set-up gets no teardown
-            raise
-
-    def _start(self, target, dask_args, name, **make_vars):
-        """`make dask-scheduler` / `make dask-worker`, as an instructor starts them."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        log = open(self.folder / f"{name}.log", "w")
-        command = ["make", "--no-print-directory", "-s", "-C", str(ROOT), target, f"DASK_ARGS={' '.join(dask_args)}",
-                   *[f"{k}={v}" for k, v in make_vars.items()]]
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True, cwd=self.folder)
-        log.close()
-        self.processes.append(process)
-        return process
-
-    def add_worker(self, name):
-        return self._start("dask-worker", ["--no-dashboard", "--name", name, "--local-directory",
-                                           str(self.folder / name)], name, SCHEDULER=self.address)
-
-    def wait_for_workers(self, n, timeout=120.0):
-        from distributed import Client
-
-        with Client(self.address, timeout="60s") as client:
-            client.wait_for_workers(n, timeout=timeout)
-
-    def n_workers(self) -> int:
-        from distributed import Client
-
-        with Client(self.address, timeout="30s") as client:
-            return len(client.scheduler_info()["workers"])
-
-    def kill(self, process) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-    def close(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.kill(process)
 
 
 @pytest.fixture(scope="module")
 def dask_cluster(tmp_path_factory):
     pytest.importorskip("distributed")
-    running = LoopbackCluster(tmp_path_factory.mktemp("dask"))
+    running = cluster.LoopbackCluster(tmp_path_factory.mktemp("dask"))
     try:
         yield running
     finally:
@@ -223,7 +151,9 @@ def test_a_task_refuses_a_coordinator_with_other_files(tmp_path):
 def test_no_scheduler_gives_a_clear_error(tmp_path, capsys):
     subs = tmp_path / "subs"
     make_submission("01_elbo", GOOD, subs, "ann")
-    port = _free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     code = grade_main([str(subs), "--out", str(tmp_path / "out"), "--scheduler", f"tcp://127.0.0.1:{port}"])
     assert code == 2
     assert "no Dask scheduler answers" in capsys.readouterr().err
