@@ -35,6 +35,12 @@ HOSTILE = {
                       "                print('still here', flush=True)\n"
                       "                time.sleep(1)\n"
                       "        os._exit(0)\n" + LOOP),
+    "05_likelihoods": ("naive_log_px", "starts eight threads that spin forever, then loops",
+                       "def naive_log_px(decoder, x, latent_dim, n_samples, generator=None):\n"
+                       "    import threading\n"
+                       "    for _ in range(8):\n"
+                       "        threading.Thread(target=lambda: any(iter(int, 1)), daemon=True).start()\n"
+                       + LOOP),
 }
 # two bad TODOs in one notebook: each loses only its own points
 TWO_BAD = ("01_elbo", ("kl_standard_normal", "elbo_linear_gaussian"))

@@ -173,4 +173,4 @@ def test_predictions_are_graded_only_by_the_hidden_test_and_their_answer_never_s
             wrong = set(secret["mutants"].values())
             assert secret["expected"] in "abcd" and wrong == set("abcd") - {secret["expected"]}
             assert run(name, lambda: "Z", assignment=a).passed is False  # not a letter: said at once
-    assert found == 3
+    assert found == 6  # 02: one, 03: two, 05: three

@@ -219,3 +219,59 @@ def _drive_choice(fn, case):
         shown = repr(answer) if isinstance(answer, (str, int, float, type(None))) else f"a {type(answer).__name__}"
         raise Finding(f"returned {shown}; return one of {', '.join(repr(c) for c in choices)} (a string)")
     return answer
+
+
+class _ConstantDecoder(torch.nn.Module):
+    """A decoder that ignores z: the same logits for every sample, so p(x) = p(x | ·) exactly."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, z):
+        return self.logits.expand(z.shape[0], -1)
+
+
+@driver("naive")
+def _drive_naive(fn, case):
+    """naive_log_px(decoder, x, latent_dim, n_samples, generator) on a fixed linear
+    decoder, or on one that ignores z, with a generator seeded by the case (the
+    draws, and so the answer, are fixed)."""
+    from .fixtures import LinearVAE
+
+    latent_dim, seed, x, n_samples, gen_seed, constant = copy.deepcopy(case["args"])
+    model = LinearVAE(latent_dim, data_dim=x.shape[1], seed=seed)
+    decoder = _ConstantDecoder(model.offset.detach() + model.readout.detach()[0]) if constant else model.decode
+    with torch.no_grad():
+        out = fn(decoder, x, latent_dim, n_samples, generator=torch.Generator().manual_seed(gen_seed))
+    if isinstance(out, torch.Tensor) and tuple(out.shape) != (x.shape[0],):
+        raise Finding(f"returned shape {tuple(out.shape)}; expected ({x.shape[0]},): one estimate per image "
+                      f"(reduce over the S samples)")
+    return out.detach() if isinstance(out, torch.Tensor) else out
+
+
+@driver("warmup")
+def _drive_warmup(fn, case):
+    """kl_warmup(step, warmup_steps) at every (step, warmup_steps) of the case, as one vector."""
+    (pairs,) = copy.deepcopy(case["args"])
+    values = []
+    for step, warmup_steps in pairs:
+        value = fn(step, warmup_steps)
+        if isinstance(value, torch.Tensor):
+            value = value.item()
+        if not isinstance(value, (int, float)):
+            raise Finding(f"kl_warmup({step}, {warmup_steps}) returned a {type(value).__name__}; expected a float")
+        values.append(float(value))
+    return torch.tensor(values, dtype=torch.float64)
+
+
+@driver("active")
+def _drive_active(fn, case):
+    """active_units(mu[, threshold=...]) as a float64 scalar (a tensor answer is accepted)."""
+    (mu,) = copy.deepcopy(case["args"])
+    out = fn(mu, **copy.deepcopy(case.get("kwargs", {})))
+    if isinstance(out, torch.Tensor) and out.numel() == 1:
+        out = out.item()
+    if not isinstance(out, (int, float)) or isinstance(out, bool):
+        raise Finding(f"returned a {type(out).__name__}; expected the number of active dimensions (an int)")
+    return _scalar(out)

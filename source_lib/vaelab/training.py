@@ -19,7 +19,7 @@ from .data import binarize as binarize_batch
 from .data import cache_dir
 from .runtime import get_device, progress
 
-__all__ = ["fit", "evaluate", "make_optimizer", "save_checkpoint", "load_checkpoint", "checkpoint_path"]
+__all__ = ["fit", "evaluate", "evaluate_parts", "make_optimizer", "save_checkpoint", "load_checkpoint", "checkpoint_path"]
 
 
 def make_optimizer(parameters, lr: float = 1e-3) -> torch.optim.Optimizer:
@@ -51,14 +51,38 @@ def evaluate(model, x, loss_fn, batch_size: int = 1000, binarize: bool = True, s
     return float(total) / max(count, 1)
 
 
+@torch.no_grad()
+def evaluate_parts(model, x, parts, batch_size: int = 1000, binarize: bool = True, seed: int = 0) -> dict:
+    """``parts(model, batch)`` averaged over ``x`` in batches: ``{term: mean over images}``."""
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    totals, count = {}, 0
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].to(device, non_blocking=True)
+        if binarize:
+            xb = binarize_batch(xb, gen, check=False)
+        for name, value in parts(model, xb).items():
+            totals[name] = totals.get(name, 0.0) + float(value) * len(xb)
+        count += len(xb)
+    model.train()
+    return {name: total / max(count, 1) for name, total in totals.items()}
+
+
 def fit(model, train_step, x_train, x_test=None, *, loss_fn=None, epochs: int = 10, batch_size: int = 128,
         lr: float = 1e-3, device=None, binarize: bool = True, seed: int = 0, optimizer=None,
-        refresh: int = 25, desc: str = "training") -> dict:
+        refresh: int = 25, desc: str = "training", parts=None) -> dict:
     """Train ``model`` with ``train_step(model, optimizer, x_batch) -> loss``.
 
     Returns the history ``{"train": [...], "test": [...], "seconds": [...]}``
     (per-epoch mean training loss, test loss when ``x_test`` and ``loss_fn``
     are given, and wall time per epoch) for plotting.
+
+    ``parts(model, x) -> {"reconstruction": r, "kl": k, ...}`` (optional)
+    splits the bound into its terms, each a mean over the images of ``x``;
+    it is evaluated on ``x_test`` after every epoch (binarized with a fixed
+    seed, as the test loss is) and each term gets its own list,
+    ``history["test_reconstruction"]``, ``history["test_kl"]``.
     """
     device = torch.device(device) if device is not None else get_device()
     model.to(device).train()
@@ -85,6 +109,9 @@ def fit(model, train_step, x_train, x_test=None, *, loss_fn=None, epochs: int = 
         history["train"].append(float(running) / steps_per_epoch)  # one host sync per epoch
         if x_test is not None and loss_fn is not None:
             history["test"].append(evaluate(model, x_test, loss_fn, binarize=binarize))
+        if x_test is not None and parts is not None:
+            for name, value in evaluate_parts(model, x_test, parts, binarize=binarize).items():
+                history.setdefault(f"test_{name}", []).append(value)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         history["seconds"].append(time.perf_counter() - start)
