@@ -195,25 +195,28 @@ def _click_run_all(page) -> None:
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
 
 
-def run_all(page, timeout: float = 600.0, start_within: float = 20.0) -> float:
+def run_all(page, timeout: float = 600.0, start_within: float = 20.0, attempts: int = 5) -> float:
     """Run > Run All Cells, as a student would; wait until execution has
-    started, nothing is queued or running and the kernel is idle. If nothing
-    starts within ``start_within`` seconds (a dialog was in the way, or the
-    click landed while the page was still loading), accept any dialog and use
-    the menu once more: nothing ran yet, so nothing runs twice. Returns the
-    seconds it took."""
+    started, nothing is queued or running and the kernel is idle. Until a cell
+    has started, any dialog that opens (the kernel chooser can appear when a
+    kernel is replaced while the page loads) is accepted at once, and if
+    nothing starts within ``start_within`` seconds the menu is used again, up
+    to ``attempts`` clicks in all: nothing ran yet, so nothing runs twice.
+    Returns the seconds it took."""
     _click_run_all(page)
-    start = time.monotonic()
-    started, retried, settled = False, False, 0
+    start = last_click = time.monotonic()
+    started, clicks, settled = False, 1, 0
     while settled < 3:  # idle with nothing pending, three polls in a row
         if time.monotonic() - start > timeout:
             raise TimeoutError(f"Run All still busy after {timeout:.0f} s; prompts {prompts(page)}")
         time.sleep(0.5)
         now = prompts(page)
         started = started or any("*" in p or p.strip("[]: ").isdigit() for p in now)
-        if not started and not retried and time.monotonic() - start > start_within:
-            _click_run_all(page)
-            retried = True
+        if not started:
+            accept_dialogs(page)
+            if clicks < attempts and time.monotonic() - last_click > start_within:
+                _click_run_all(page)
+                clicks, last_click = clicks + 1, time.monotonic()
         busy = not started or any("*" in p for p in now) or kernel_status(page) != "idle"
         settled = 0 if busy else settled + 1
     return time.monotonic() - start

@@ -198,15 +198,15 @@ def active_units(mu, threshold=0.01):
 
 # ---------------------------------------- predict, then run: the learned pixel variance
 @mutant("predict_pixel_variance", "same_everywhere",
-        hint="Each pixel has its own σ, and the log σ² term rewards shrinking it wherever the mean is right: at the "
-             "border, where every image is 0, it shrinks far below the centre's.")
+        hint="Each pixel has its own σ, and the log σ² term rewards shrinking it wherever the mean is right: where "
+             "the images barely differ (the border), it shrinks far below σ where they differ most.")
 def predict_pixel_variance():
     return "a"
 
 
-@mutant("predict_pixel_variance", "larger_at_border",
-        hint="Where the data never varies the squared error is tiny, so nothing stops σ from shrinking: the border's "
-             "σ ends up far smaller than the centre's, not larger.")
+@mutant("predict_pixel_variance", "larger_where_constant",
+        hint="Where the data barely varies the squared error is tiny, so nothing stops σ from shrinking: there σ "
+             "ends up far smaller than where the images differ most, not larger.")
 def predict_pixel_variance():
     return "c"
 
