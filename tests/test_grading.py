@@ -109,8 +109,10 @@ def test_an_interrupted_batch_resumes_without_regrading_or_losing_work(tmp_path)
     for name in ("ann", "bob", "cyd"):
         make_submission("01_elbo", good, subs, name)
     command = [sys.executable, "-m", "grader.grade", str(subs), "--out", str(out), "--assignment", "01_elbo"]
+    # A terminal's Ctrl-C, even when this test runs in the background: a shell starts background jobs with
+    # SIGINT ignored, children inherit that, and Python then installs no KeyboardInterrupt handler.
     proc = subprocess.Popen(command, cwd=RELEASE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and len(list((out / "done").glob("*.json"))) < 1:
         time.sleep(0.5)
