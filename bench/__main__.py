@@ -88,6 +88,10 @@ def run_slider(quick, names, results, notes):
 
 
 def run_browser(quick, names, results, notes):
+    if quick:
+        notes.append("- browser latency: measured by the full `make bench` (CI presses the same keys in "
+                     "tests/test_browser.py)")
+        return
     print("[bench] latent explorer in JupyterLab + Chromium (key press to new image)", flush=True)
     b = browser.key_to_image(presses=6 if quick else 30)
     if b is None:

@@ -68,6 +68,10 @@ with client.setup_kernel():
             except Exception as err:
                 errors.append(f"cell {cell.get('id')}: {type(err).__name__}: {str(err)[-300:]}")
                 break
+            failed = [line for o in cell.get("outputs", []) if o.get("output_type") == "stream"
+                      for line in o.get("text", "").splitlines() if "\u2717" in line]
+            if failed:  # a self-check that fails on the reference solution
+                errors.append(f"cell {cell.get('id')}: self-check failed: {failed[0][:200]}")
     status = Path(f"/proc/{client.km.provisioner.process.pid}/status").read_text()
     probe = nbformat.v4.new_code_cell("import torch; print(torch.get_num_threads())")
     nb.cells.append(probe)
