@@ -93,7 +93,7 @@ def run_browser(quick, names, results, notes):
                      "tests/test_browser.py)")
         return
     print("[bench] latent explorer in JupyterLab + Chromium (key press to new image)", flush=True)
-    b = browser.key_to_image(presses=6 if quick else 30)
+    b = browser.key_to_image(presses=30)
     if b is None:
         notes.append("- browser latency: not measured (no Chromium; `make browser` installs it)")
         return
