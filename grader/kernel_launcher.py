@@ -28,6 +28,34 @@ def _mount(*args, pass_fds=()):
     subprocess.run(["mount", *args], check=True, pass_fds=pass_fds, capture_output=True)
 
 
+def seal_mounts(home, hide=(), kernels_root=None):
+    """In a private mount namespace: cover every ``hide`` path with an empty,
+    read-only file system, and the kernels' root with an empty tmpfs into
+    which only ``home`` is bound back. Also used by grader/zygote.py."""
+    for path in hide:
+        if os.path.isdir(path):
+            _mount("-t", "tmpfs", "-o", "ro,size=4k,mode=755", "tmpfs", path)
+        elif os.path.exists(path):
+            _mount("--bind", "-o", "ro", "/dev/null", path)
+    if kernels_root:
+        keep = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
+        _mount("-t", "tmpfs", "-o", "size=4k,mode=711", "tmpfs", kernels_root)
+        os.makedirs(home, mode=0o700)
+        # --no-canonicalize: bind the directory the descriptor holds, not the path it had
+        _mount("--no-canonicalize", "--bind", f"/proc/self/fd/{keep}", home, pass_fds=(keep,))
+        os.close(keep)
+
+
+def kernel_env(environ, home):
+    """The kernel's environment: the grader's, with every per-user path inside ``home``."""
+    env = {k: v for k, v in environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP", "JUPYTER_PATH")}
+    env.update(HOME=home, TMPDIR=os.path.join(home, "tmp"), VAELAB_CACHE=os.path.join(home, "cache"),
+               MPLCONFIGDIR=os.path.join(home, ".matplotlib"), IPYTHONDIR=os.path.join(home, ".ipython"),
+               VAELAB_HIDDEN_REFERENCES=os.path.join(home, "inputs"),
+               VAELAB_SEALED_RESULTS=os.path.join(home, "results"))
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", required=True)
@@ -42,23 +70,8 @@ def main() -> None:
     connection = os.path.join(home, "kernel-connection.json")
     shutil.copyfile(args.connection_file, connection)
     os.chmod(connection, 0o600)
-    for path in args.hide:
-        if os.path.isdir(path):
-            _mount("-t", "tmpfs", "-o", "ro,size=4k,mode=755", "tmpfs", path)
-        elif os.path.exists(path):
-            _mount("--bind", "-o", "ro", "/dev/null", path)
-    if args.kernels_root:
-        keep = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
-        _mount("-t", "tmpfs", "-o", "size=4k,mode=711", "tmpfs", args.kernels_root)
-        os.makedirs(home, mode=0o700)
-        # --no-canonicalize: bind the directory the descriptor holds, not the path it had
-        _mount("--no-canonicalize", "--bind", f"/proc/self/fd/{keep}", home, pass_fds=(keep,))
-        os.close(keep)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP", "JUPYTER_PATH")}
-    env.update(HOME=home, TMPDIR=os.path.join(home, "tmp"), VAELAB_CACHE=os.path.join(home, "cache"),
-               MPLCONFIGDIR=os.path.join(home, ".matplotlib"), IPYTHONDIR=os.path.join(home, ".ipython"),
-               VAELAB_HIDDEN_REFERENCES=os.path.join(home, "inputs"),
-               VAELAB_SEALED_RESULTS=os.path.join(home, "results"))
+    seal_mounts(home, args.hide, args.kernels_root)
+    env = kernel_env(os.environ, home)
     os.chdir(home)
     kernel = [args.python, "-m", "ipykernel_launcher", "-f", connection, *extra]
     if args.drop_capabilities:

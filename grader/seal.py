@@ -26,6 +26,7 @@ not run where its code runs, and the answer files are not visible to it.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -43,6 +44,9 @@ import nbformat
 from grader import HIDDEN_REFERENCES, SOLUTIONS
 
 LAUNCHER = Path(__file__).with_name("kernel_launcher.py")
+ZYGOTE = Path(__file__).with_name("zygote.py")
+CLIENT = Path(__file__).with_name("kernel_client.py")
+ZYGOTE_START_TIMEOUT = 180
 JUDGE_TIMEOUT = int(os.environ.get("VAELAB_JUDGE_TIMEOUT", "300"))
 GRADE_CALL = re.compile(r"""\bgrade\(\s*["'](\w+)["']""")
 _lock = threading.Lock()
@@ -55,6 +59,27 @@ _NAMESPACES = (["unshare", "--mount", "--pid", "--fork", "--kill-child", "--moun
                 "--propagation", "private"])
 
 
+def _probe_check(tmp: Path) -> str:
+    """Files for a sandbox probe under ``tmp`` (a secret, this kernel's home,
+    another kernel's home, a connection file) and the code that prints
+    'sealed' when run in a kernel's place only if it sees none of the others'
+    files, has its own home, a PID namespace, and no capability left."""
+    (tmp / "secret").mkdir()
+    (tmp / "secret" / "answer").write_text("42")
+    (tmp / "kernels" / "mine").mkdir(parents=True)
+    (tmp / "kernels" / "other").mkdir()
+    (tmp / "kernels" / "other" / "results").write_text("theirs")
+    (tmp / "conn.json").write_text("{}")
+    return ("import os, sys\n"
+            "hidden = os.path.exists('{s}/answer') or os.path.exists('{k}/other/results')\n"
+            "mine = os.path.exists(os.path.join(os.getcwd(), 'kernel-connection.json'))\n"
+            "status = dict(line.split(':', 1) for line in open('/proc/self/status') if ':' in line)\n"
+            "powerless = int(status['CapEff'], 16) == 0 and int(status['CapBnd'], 16) == 0 "
+            "and status['NoNewPrivs'].strip() == '1'\n"
+            "print('sealed' if mine and powerless and not hidden and len(os.listdir('/proc')) < 100 else 'open')\n"
+            ).format(s=tmp / "secret", k=tmp / "kernels")
+
+
 @functools.lru_cache(maxsize=1)
 def isolation() -> tuple:
     """(command prefix, '') when kernels can be isolated here, else ([], reason)."""
@@ -65,17 +90,7 @@ def isolation() -> tuple:
     reason = "unshare is not permitted here"
     with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
         tmp = Path(tmp)
-        (tmp / "secret").mkdir()
-        (tmp / "secret" / "answer").write_text("42")
-        (tmp / "kernels" / "mine").mkdir(parents=True)
-        (tmp / "kernels" / "other").mkdir()
-        (tmp / "kernels" / "other" / "results").write_text("theirs")
-        (tmp / "conn.json").write_text("{}")
-        check = ("import os, sys\n"
-                 "hidden = os.path.exists('{s}/answer') or os.path.exists('{k}/other/results')\n"
-                 "mine = os.path.exists(os.path.join(os.getcwd(), 'kernel-connection.json'))\n"
-                 "print('sealed' if mine and not hidden and len(os.listdir('/proc')) < 100 else 'open')\n"
-                 ).format(s=tmp / "secret", k=tmp / "kernels")
+        check = _probe_check(tmp)
         fake_python = tmp / "python"
         fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c \"$(cat {tmp / 'check.py'})\"\n")
         (tmp / "check.py").write_text(check)
@@ -105,9 +120,129 @@ def _kernel_root() -> Path:
         return _ROOT_DIR[0]
 
 
+_ZYGOTE: list = []  # [(process or None, socket path or None, why not)], once per batch
+
+
+def _zygote_wanted() -> str:
+    """'' when kernels may be forked from the zygote here, else why not."""
+    if os.environ.get("VAELAB_ZYGOTE", "").lower() in ("off", "0", "no"):
+        return "switched off (VAELAB_ZYGOTE=off)"
+    prefix, _ = isolation()
+    if prefix != _NAMESPACES[0]:
+        return "needs the namespaces of a real root (not a user namespace)"
+    return ""
+
+
+def _start_zygote(root: Path) -> tuple:
+    """Start the zygote (grader/zygote.py) for this batch, wait until its
+    imports are done, and probe one sandbox through it; the result is a
+    _ZYGOTE entry. The zygote ends when its stdin, held by this process, closes."""
+    folder = root / "zygote"
+    folder.mkdir(mode=0o700)
+    path = folder / "kernels.sock"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP", "JUPYTER_PATH")}
+    env.update(MPLBACKEND="Agg", MPLCONFIGDIR=str(folder / "matplotlib"), HOME=str(folder),
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")  # one thread, so it can fork
+    log = open(folder / "zygote.log", "wb")
+    try:
+        proc = subprocess.Popen([sys.executable, str(ZYGOTE), str(path)], cwd=folder, env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+    except OSError as err:
+        return None, None, f"could not start ({err})"
+    finally:
+        log.close()
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], ZYGOTE_START_TIMEOUT)
+    line = proc.stdout.readline() if ready else b""
+    try:
+        state = json.loads(line)
+    except ValueError:
+        state = {}
+    if not state.get("ready") or state.get("threads") != 1:
+        _stop_zygote(proc)
+        why = f"{state.get('threads')} threads after its imports" if state else "it did not start"
+        return None, None, why
+    with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
+        tmp = Path(tmp)
+        check = _probe_check(tmp)
+        output = _through_zygote(path, {"home": str(tmp / "kernels" / "mine"), "hide": [str(tmp / "secret")],
+                                        "kernels_root": str(tmp / "kernels"),
+                                        "connection_file": str(tmp / "conn.json"), "exec": check})
+    if output.strip() != "sealed":
+        _stop_zygote(proc)
+        return None, None, f"its sandbox probe failed ({output.strip()[-200:] or 'no output'})"
+    return proc, path, ""
+
+
+def _through_zygote(path: Path, request: dict, timeout: float = 60) -> str:
+    """Run a probe request through the zygote as a client would; its stdout and stderr."""
+    import resource
+    import socket
+
+    request = {"env": dict(os.environ), "rlimit_as": list(resource.getrlimit(resource.RLIMIT_AS)), **request}
+    read, write = os.pipe()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock, open(os.devnull, "rb") as null:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            netns = os.open("/proc/self/ns/net", os.O_RDONLY)
+            try:
+                socket.send_fds(sock, [json.dumps(request).encode()], [netns, null.fileno(), write, write])
+            finally:
+                os.close(netns)
+                os.close(write)
+                write = -1
+            note = b"started"
+            while note == b"started":
+                note = sock.recv(1024)
+        if not note.startswith(b"exit "):
+            return note.decode(errors="replace") or "the handler ended without a status"
+        with os.fdopen(read, "rb") as fh:
+            read = -1
+            return fh.read().decode(errors="replace")
+    except OSError as err:
+        return f"{type(err).__name__}: {err}"
+    finally:
+        for fd in (read, write):
+            if fd >= 0:
+                os.close(fd)
+
+
+def _stop_zygote(proc) -> None:
+    import signal
+
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the zygote and its handlers (each init follows its handler)
+    with contextlib.suppress(OSError):
+        proc.stdout.close()
+    proc.wait()
+
+
+def zygote() -> tuple:
+    """(socket path, '') of this batch's kernel fork server, started on first
+    use, or (None, why it is not used)."""
+    why = _zygote_wanted()
+    if why:
+        return None, why
+    root = _kernel_root()
+    with _lock:
+        if not _ZYGOTE:
+            _ZYGOTE.append(_start_zygote(root))
+        _, path, why = _ZYGOTE[0]
+    return path, why
+
+
 def cleanup(kill: bool = False) -> None:
-    """End the judge processes; remove this batch's kernel homes and inputs."""
+    """End the judge processes and the zygote; remove this batch's kernel homes and inputs."""
     shutdown(kill)
+    with _lock:
+        started = [proc for proc, _, _ in _ZYGOTE if proc is not None]
+        _ZYGOTE.clear()
+    for proc in started:
+        _stop_zygote(proc)
     with _lock:
         for root in _ROOT_DIR:
             shutil.rmtree(root, ignore_errors=True)
@@ -144,19 +279,12 @@ def _data_cache() -> Path | None:
     with _lock:
         if not folder.exists():
             staging = Path(tempfile.mkdtemp(dir=root))
-            previous = os.environ.get("VAELAB_CACHE")
-            os.environ["VAELAB_CACHE"] = str(staging)
             try:
-                from vaelab.data import load_mnist
+                from vaelab.data import cache_embedded
 
-                load_mnist("embedded", verbose=False)
+                cache_embedded(staging)
             except Exception:  # no cache: each kernel builds its own, as a student's does
                 pass
-            finally:
-                if previous is None:
-                    os.environ.pop("VAELAB_CACHE", None)
-                else:
-                    os.environ["VAELAB_CACHE"] = previous
             staging.rename(folder)
     files = sorted(folder.glob("*.npz"))
     return files[0] if files else None
@@ -182,9 +310,16 @@ def prepare(work: Path, assignment: str) -> dict:
     if prefix:
         argv += [*itertools.chain.from_iterable(("--hide", p) for p in _HIDDEN),
                  "--kernels-root", str(_kernel_root()), "--drop-capabilities"]
-    argv += [sys.executable, "{connection_file}"]
+    argv += [sys.executable]
     spec = work / "jupyter" / "kernels" / "python3"
     spec.mkdir(parents=True)
+    socket_path, _ = zygote() if prefix else (None, "")
+    if socket_path is not None:  # forked from the pre-imported template, the same sandbox
+        request = work / "jupyter" / "kernel-request.json"
+        request.write_text(json.dumps({"socket": str(socket_path), "home": str(home), "hide": list(_HIDDEN),
+                                       "kernels_root": str(_kernel_root()), "fallback": argv}))
+        argv = [sys.executable, "-I", "-S", str(CLIENT), str(request)]
+    argv += ["{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps(
         {"argv": argv, "display_name": "Python 3 (sealed grading)", "language": "python",
          "metadata": {"debugger": False}}, indent=1))
@@ -362,6 +497,9 @@ def describe() -> dict:
         seen = "; ".join(_HIDDEN) if _HIDDEN else "nothing"
         kernel = ("private mount + PID namespaces, no capabilities; covered: " + seen +
                   " and every other kernel's home")
+        socket_path, why = zygote()
+        kernel += ("; kernels forked from a pre-imported template (grader/zygote.py)" if socket_path else
+                   f"; kernels started the plain way (zygote: {why})")
     else:
         kernel = (f"not isolated ({reason}): student code could open files the grader can read; "
                   "the answers are still never loaded into the kernel")

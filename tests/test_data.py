@@ -66,6 +66,24 @@ def test_embedded_is_cached_and_deterministic(tmp_path, monkeypatch):
     assert not torch.equal(first.y_train, other.y_train)
 
 
+def test_a_cache_built_elsewhere_is_what_load_mnist_reads(tmp_path, monkeypatch):
+    """The grader builds the cache once per batch (data.cache_embedded) and
+    copies it into each kernel's cache: the kernel must read the same split."""
+    built = data.cache_embedded(tmp_path / "built")
+    assert built.exists() and built.parent == tmp_path / "built"
+    kernel_cache = tmp_path / "kernel"
+    kernel_cache.mkdir()
+    (kernel_cache / built.name).write_bytes(built.read_bytes())
+    monkeypatch.setenv("VAELAB_CACHE", str(kernel_cache))
+    read = load_mnist()
+    assert "cached" in read.source
+    monkeypatch.setenv("VAELAB_CACHE", str(tmp_path / "fresh"))
+    fresh = load_mnist()
+    assert "cached" not in fresh.source
+    for a, b in zip(read, fresh):
+        assert torch.equal(a, b)
+
+
 def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("VAELAB_CACHE", str(tmp_path))
     load_mnist(seed=5)

@@ -141,8 +141,8 @@ def _atomic_save_npz(path: Path, **arrays) -> None:
         raise
 
 
-def _load_embedded(test_fraction: float, seed: int) -> Split:
-    path = cache_dir() / f"mnist5k-seed{seed}-test{test_fraction:g}.npz"
+def _load_embedded(test_fraction: float, seed: int, folder: Path | None = None) -> Split:
+    path = (folder or cache_dir()) / f"mnist5k-seed{seed}-test{test_fraction:g}.npz"
     if path.exists():
         try:
             with np.load(path) as z:
@@ -218,6 +218,16 @@ def _load_full_mnist(allow_download: bool) -> Split:
 
 
 # ----------------------------------------------------------------------- public
+def cache_embedded(folder: str | os.PathLike, test_fraction: float = 0.2, seed: int = 0) -> Path:
+    """Write the embedded digits' cache file (what ``load_mnist("embedded")``
+    reads after its first load) into ``folder``; return its path. The grader
+    builds it once per batch and copies it into every kernel's cache."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _load_embedded(test_fraction, seed, folder)
+    return folder / f"mnist5k-seed{seed}-test{test_fraction:g}.npz"
+
+
 def load_mnist(source: str | os.PathLike | None = None, *, test_fraction: float = 0.2,
                seed: int = 0, verbose: bool = True) -> Split:
     """Load an MNIST-format data set as flattened images in [0, 1].

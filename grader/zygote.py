@@ -1,0 +1,281 @@
+"""A kernel fork server ("zygote") for sealed grading.
+
+    python zygote.py SOCKET        (started and owned by grader/seal.py)
+
+Every grading kernel started the plain way pays for a fresh Python, for
+ipykernel's imports and then for the notebook's import cell (torch,
+matplotlib, sympy, vaelab): about 3 s per notebook on two cores, paid again
+by every notebook of every student. The zygote pays it once per batch: it
+imports those libraries, stays single-threaded, and forks one *handler*
+per kernel. The handler builds the same sandbox as grader/kernel_launcher.py
+before any student code runs:
+
+1. it joins the network namespace of the nbgrader process that asked for the
+   kernel (the client sends that descriptor), so the kernel has loopback to
+   nbgrader and nothing else;
+2. it enters a private mount namespace and covers the same paths
+   (``kernel_launcher.seal_mounts``): the answers, the solutions, the
+   grading folder, every other kernel's home, and this socket;
+3. it creates a PID namespace whose first process (the namespace's init)
+   mounts /proc, passes signals on and reaps;
+4. the kernel, the init's child, takes the memory cap, drops every
+   capability (bounding, ambient, effective, permitted), sets no_new_privs,
+   moves into its home with the kernel environment and runs ipykernel
+   in-process.
+
+Protocol, over a SOCK_SEQPACKET unix socket: the client
+(grader/kernel_client.py) sends one JSON request with four descriptors
+(network namespace, stdin, stdout, stderr). The handler answers ``started``
+once the kernel's namespaces exist, or ``error ...`` if it could not build
+them (the client then starts the kernel the plain way), and later
+``exit N`` with the kernel's status. The client passes signals on as
+``signal N``.
+
+Ownership: seal.py holds the zygote's stdin and the zygote exits when it
+closes. Each handler dies with the zygote (PR_SET_PDEATHSIG), each init with
+its handler, and every process of a PID namespace with its init. A handler
+kills its init when the client's socket closes, however the client ended
+(nbgrader's shutdown, a SIGKILL, the supervisor's sweep).
+A standalone script on purpose: it imports nothing from the course but
+kernel_launcher, next to it.
+"""
+import atexit
+import ctypes
+import gc
+import importlib
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import sys
+import traceback
+
+import kernel_launcher  # this folder is sys.path[0]
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+CAPABILITY_VERSION_3 = 0x20080522
+RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+# What the notebooks' import cells load; a module that fails to import is simply not preloaded.
+PRELOAD = ("numpy", "torch", "torch.nn.functional", "matplotlib.pyplot", "sympy", "ipykernel.kernelapp",
+           "ipywidgets", "vaelab", "vaelab.checks", "vaelab.data", "vaelab.plotting", "vaelab.training",
+           "vaelab.widgets")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _prctl(option: int, arg2: int = 0) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)),
+           f"prctl({option})")
+
+
+def _mount(source, target, fstype, flags) -> None:
+    _check(_libc.mount(source, target, fstype, ctypes.c_ulong(flags), None), f"mount {target.decode()}")
+
+
+def drop_capabilities() -> None:
+    """Every capability gone for good: bounding set, ambient, inheritable,
+    permitted and effective, and no_new_privs (setpriv's --bounding-set=-all
+    --inh-caps=-all --ambient-caps=-all --no-new-privs, without an exec)."""
+    with open("/proc/sys/kernel/cap_last_cap") as fh:
+        last = int(fh.read())
+    for cap in range(last + 1):
+        _prctl(PR_CAPBSET_DROP, cap)
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # two 32-bit halves of effective, permitted, inheritable: all zero
+    _check(_libc.capset(header, data), "capset")
+
+
+def _exit_code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _kernel(request: dict, stdio: tuple) -> None:
+    """The kernel process (never returns)."""
+    code = 1
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
+        os.closerange(3, 1 << 16)  # nothing of the zygote's or the handler's stays open
+        for signum in (*RELAYED, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        soft, hard = request["rlimit_as"]
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        drop_capabilities()
+        home = request["home"]
+        env = kernel_launcher.kernel_env(request["env"], home)
+        env.pop("JPY_PARENT_PID", None)  # the kernel's parent is the namespace's init
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(home)
+        import tempfile
+
+        tempfile.tempdir = None  # computed again from TMPDIR
+        sys.path[0] = home
+        threads = int(env.get("OMP_NUM_THREADS") or 0)
+        if threads > 0 and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        sys.stdout.flush()
+        if "exec" in request:  # the probe in grader/seal.py
+            exec(compile(request["exec"], "<probe>", "exec"), {"__name__": "__main__"})
+            code = 0
+        else:
+            sys.argv = ["ipykernel_launcher", "-f", os.path.join(home, "kernel-connection.json"),
+                        *request.get("extra", [])]
+            from ipykernel import kernelapp
+
+            kernelapp.launch_new_instance()
+            code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _init(request: dict, stdio: tuple) -> None:
+    """First process of the kernel's PID namespace (never returns): it mounts
+    /proc, starts the kernel, passes signals on, reaps orphans and ends with
+    the kernel's status."""
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        kernel = os.fork()
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    if kernel == 0:
+        _kernel(request, stdio)
+    for fd in stdio:
+        os.close(fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for signum in RELAYED:
+        signal.signal(signum, lambda number, _frame: os.kill(kernel, number))
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        if pid == kernel:
+            os._exit(_exit_code(status))
+
+
+def _handle(conn: socket.socket, zygote: int) -> None:
+    """One kernel's handler, forked by the zygote (never returns)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != zygote:
+        os._exit(1)
+    try:
+        message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 4)
+        request = json.loads(message)
+        netns, *stdio = fds
+        _check(_libc.setns(netns, CLONE_NEWNET), "setns")
+        os.close(netns)
+        _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
+        _mount(b"none", b"/", None, MS_REC | MS_PRIVATE)
+        home = request["home"]
+        if request.get("connection_file"):
+            connection = os.path.join(home, "kernel-connection.json")
+            shutil.copyfile(request["connection_file"], connection)
+            os.chmod(connection, 0o600)
+        kernel_launcher.seal_mounts(home, request.get("hide", []), request.get("kernels_root"))
+        _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
+        init = os.fork()
+    except BaseException as err:
+        try:
+            conn.send(f"error {type(err).__name__}: {err}".encode()[:1000])
+        finally:
+            os._exit(1)
+    if init == 0:
+        os.close(conn.detach())
+        _init(request, tuple(stdio))
+    for fd in stdio:
+        os.close(fd)
+    conn.send(b"started")
+    watch = os.pidfd_open(init)
+    while True:
+        ready, _, _ = select.select([conn, watch], [], [])
+        if watch in ready:
+            _, status = os.waitpid(init, 0)
+            try:
+                conn.send(b"exit %d" % _exit_code(status))
+            except OSError:
+                pass
+            os._exit(0)
+        try:
+            note = conn.recv(64)
+        except OSError:
+            note = b""
+        if not note:  # the client is gone: so is its kernel
+            os.kill(init, signal.SIGKILL)
+            os.waitpid(init, 0)
+            os._exit(0)
+        if note.startswith(b"signal "):
+            try:
+                os.kill(init, int(note[7:]))
+            except (ValueError, OSError):
+                pass
+
+
+def main() -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(sys.argv[1])
+    os.chmod(sys.argv[1], 0o600)
+    listener.listen(128)  # clients that come while the imports run wait in the backlog
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # handlers are reaped by the system
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+    gc.collect()
+    gc.freeze()  # the preloaded objects stay shared between kernels, not copied on the collector's first pass
+    threads = len(os.listdir("/proc/self/task"))
+    print(json.dumps({"ready": True, "threads": threads, "preloaded": [n for n in PRELOAD if n in sys.modules]}),
+          flush=True)
+    if threads != 1:  # fork copies only the calling thread: refuse rather than fork half a library
+        sys.exit(f"zygote: {threads} threads after the imports; kernels are started the plain way")
+    zygote = os.getpid()
+    while True:
+        ready, _, _ = select.select([listener, sys.stdin], [], [])
+        if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1):
+            break  # seal.py closed our stdin: the batch is over, or the grader died
+        if listener in ready:
+            conn, _ = listener.accept()
+            if os.fork() == 0:
+                listener.close()
+                _handle(conn, zygote)
+            conn.close()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
