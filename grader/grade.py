@@ -111,7 +111,7 @@ def _nbgrader(args, cwd: Path, timeout: float | None = None, env=None, limited=F
     if limited:
         if _STOP.is_set():
             raise KeyboardInterrupt("the batch was interrupted")
-        command = sandbox.wrap(command)
+        command = sandbox.wrap([*seal.nbgrader_command(NBGRADER_CLI), *args])
     fd, log = tempfile.mkstemp(prefix=".nbgrader-", suffix=".log", dir=cwd)
     os.close(fd)
     status = log[:-4] + ".status.json"
@@ -619,6 +619,8 @@ def main(argv=None) -> int:
     # What grading kernels must not see: answers, solutions, other students' work.
     seal.hide([ROOT / "grader", SOLUTIONS, ROOT / "tests", ROOT / ".git", ROOT / "build", out,
                args.submissions.resolve()])
+    if client is None and pairs:
+        seal.warm()  # a cluster's workers each start their own with their first notebook
     limits = {**sandbox.describe(), **seal.describe(), "late policy": POLICY.describe()}
     print("Limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     if not pairs and not problems:

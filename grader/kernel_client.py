@@ -1,14 +1,17 @@
-"""The kernel command of a grading kernelspec when grader/zygote.py runs.
+"""Ask grader/zygote.py for a process forked from its pre-imported template.
 
     python -I -S kernel_client.py REQUEST_FILE CONNECTION_FILE [ipykernel options]
+    python -I -S kernel_client.py REQUEST_FILE [nbgrader arguments]
 
-It asks the zygote for a kernel forked from its pre-imported template,
-inside the same sandbox grader/kernel_launcher.py builds, and then stands in
-for that kernel: nbgrader's signals are passed on, and it exits with the
-kernel's status. Its socket closing (however it ends) ends the kernel. When
-the zygote cannot be reached or cannot build the sandbox, it starts the
-kernel the plain way instead (the request's ``fallback`` command), so a
-missing zygote costs seconds, never a grade. Standard library only, and
+The first form is the kernel command of a grading kernelspec (request kind
+``kernel``): a kernel inside the same sandbox grader/kernel_launcher.py
+builds. The second replaces ``python nbgrader_cli.py`` in a grading worker's
+command (kind ``nbgrader``). Either way the client then stands in for the
+forked process: its signals are passed on, it exits with that process's
+status, and its socket closing (however it ends) ends that process and all
+it started. When the zygote cannot be reached or cannot build the sandbox, it
+runs the request's ``fallback`` command with the same arguments instead, so
+a missing zygote costs seconds, never a grade. Standard library only, and
 started with ``-I -S`` so it is up in milliseconds.
 """
 import json
@@ -22,29 +25,34 @@ RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.
 
 
 def main() -> None:
-    request_file, connection_file, *extra = sys.argv[1:]
+    request_file, *args = sys.argv[1:]
     with open(request_file) as fh:
         request = json.load(fh)
+    kind = request.get("kind", "kernel")
+    if kind == "kernel":
+        connection_file, *extra = args
+        message = {"home": request["home"], "hide": request["hide"], "kernels_root": request["kernels_root"],
+                   "connection_file": os.path.abspath(connection_file), "extra": extra}
+        if "exec" in request:  # code run in the kernel's place (tests of the sandbox)
+            message["exec"] = request["exec"]
+    else:
+        message = {"kind": "nbgrader", "args": args, "cwd": os.getcwd()}
+    message.update(env=dict(os.environ), rlimit_as=list(resource.getrlimit(resource.RLIMIT_AS)))
     reply = b""
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sock.connect(request["socket"])
-        message = {"home": request["home"], "hide": request["hide"], "kernels_root": request["kernels_root"],
-                   "connection_file": os.path.abspath(connection_file), "extra": extra, "env": dict(os.environ),
-                   "rlimit_as": list(resource.getrlimit(resource.RLIMIT_AS))}
-        if "exec" in request:  # code run in the kernel's place (tests of the sandbox)
-            message["exec"] = request["exec"]
         netns = os.open("/proc/self/ns/net", os.O_RDONLY)
         socket.send_fds(sock, [json.dumps(message).encode()], [netns, 0, 1, 2])
         os.close(netns)
         reply = sock.recv(1024)
     except OSError:
         pass
-    if reply != b"started":  # no kernel was started: start it the plain way
+    if reply != b"started":  # nothing was started: start it the plain way
         if reply:
-            print(f"kernel_client: the zygote could not start this kernel ({reply.decode(errors='replace')});"
+            print(f"kernel_client: the zygote could not start this {kind} ({reply.decode(errors='replace')});"
                   " starting it the plain way", file=sys.stderr, flush=True)
-        command = [*request["fallback"], connection_file, *extra]
+        command = [*request["fallback"], *args]
         os.execvp(command[0], command)
 
     def relay(number, _frame):

@@ -235,6 +235,31 @@ def zygote() -> tuple:
     return path, why
 
 
+def warm() -> None:
+    """Start, before the first grading attempt, what every attempt needs:
+    the judge pool (its imports run in the background), the zygote and the
+    data cache. Each would otherwise be started by the first attempt."""
+    with contextlib.suppress(Exception):
+        _pool().submit(int)
+    zygote()
+    _data_cache()
+
+
+def nbgrader_command(cli: Path) -> list:
+    """The command that runs nbgrader for one grading attempt: forked from the
+    zygote (its arguments appended to the client's) where it runs, else
+    ``python cli``."""
+    socket_path, _ = zygote()
+    if socket_path is None:
+        return [sys.executable, str(cli)]
+    request = socket_path.parent / "nbgrader-request.json"
+    with _lock:
+        if not request.exists():
+            request.write_text(json.dumps({"kind": "nbgrader", "socket": str(socket_path),
+                                           "fallback": [sys.executable, str(cli)]}))
+    return [sys.executable, "-I", "-S", str(CLIENT), str(request)]
+
+
 def cleanup(kill: bool = False) -> None:
     """End the judge processes and the zygote; remove this batch's kernel homes and inputs."""
     shutdown(kill)
@@ -497,9 +522,11 @@ def describe() -> dict:
         seen = "; ".join(_HIDDEN) if _HIDDEN else "nothing"
         kernel = ("private mount + PID namespaces, no capabilities; covered: " + seen +
                   " and every other kernel's home")
-        socket_path, why = zygote()
-        kernel += ("; kernels forked from a pre-imported template (grader/zygote.py)" if socket_path else
-                   f"; kernels started the plain way (zygote: {why})")
+        with _lock:
+            started = list(_ZYGOTE)
+        why = started[0][2] if started else _zygote_wanted()
+        kernel += (f"; nbgrader and kernels started the plain way (zygote: {why})" if why else
+                   "; nbgrader and kernels forked from a pre-imported template (grader/zygote.py)")
     else:
         kernel = (f"not isolated ({reason}): student code could open files the grader can read; "
                   "the answers are still never loaded into the kernel")

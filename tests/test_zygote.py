@@ -158,3 +158,49 @@ def test_switching_it_off_is_honoured(monkeypatch):
     monkeypatch.setenv("VAELAB_ZYGOTE", "off")
     path, why = seal.zygote()
     assert path is None and "VAELAB_ZYGOTE" in why
+
+
+def _nbgrader_client(tmp_path, sock):
+    from grader.grade import NBGRADER_CLI
+
+    request = tmp_path / "nbgrader-request.json"
+    request.write_text(json.dumps({"kind": "nbgrader", "socket": str(sock),
+                                   "fallback": [sys.executable, str(NBGRADER_CLI)]}))
+    return [sys.executable, "-I", "-S", str(seal.CLIENT), str(request)]
+
+
+def test_a_forked_nbgrader_answers_as_the_plain_one(tmp_path, zygote):
+    from grader.grade import NBGRADER_CLI
+
+    forked = subprocess.run([*_nbgrader_client(tmp_path, zygote), "--version"], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    plain = subprocess.run([sys.executable, str(NBGRADER_CLI), "--version"], capture_output=True, text=True,
+                           timeout=120, cwd=tmp_path)
+    assert forked.returncode == plain.returncode == 0
+    assert forked.stdout == plain.stdout and forked.stdout.strip()
+
+
+def test_what_a_forked_nbgrader_leaves_behind_is_swept(tmp_path, zygote):
+    """nbgrader runs the course's config file: here it starts a daemon that
+    leaves its session. The handler, its subreaper, kills it when nbgrader ends."""
+    mark = f"vaelab-zygote-test-{tmp_path.name}"
+    (tmp_path / "nbgrader_config.py").write_text(
+        "import os, sys\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        f"        os.execvp(sys.executable, [sys.executable, '-c', 'import time; time.sleep(3600)', {mark!r}])\n"
+        "    os._exit(0)\n")
+    run = subprocess.run([*_nbgrader_client(tmp_path, zygote), "db", "student", "list"], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "There are 0 students in the database" in run.stdout
+    deadline = time.monotonic() + 30
+    while _marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _marked(mark) == []
+
+
+def _marked(tag):
+    out = subprocess.run(["ps", "-ewwo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if tag in line and "ps -ewwo" not in line and " Z" not in line]
