@@ -78,7 +78,9 @@ def test_class_report_is_written(graded):
 
 
 
-def test_lms_zip_is_collected_and_graded(tmp_path):
+def test_lms_zip_is_collected_and_graded(tmp_path, monkeypatch, capsys):
+    # This batch also keeps the plain start in CI: nbgrader and kernels started without the zygote.
+    monkeypatch.setenv("VAELAB_ZYGOTE", "off")
     subs = tmp_path / "subs"
     path = make_submission("01_elbo", answers_from_file(SAMPLES / "alternative.py"), subs, "zoe")
     archive = tmp_path / "lms_download.zip"
@@ -87,6 +89,8 @@ def test_lms_zip_is_collected_and_graded(tmp_path):
     out = tmp_path / "out"
     assert grade_main([str(archive), "--out", str(out), "--assignment", "01_elbo"]) == 0
     assert _scores(out)["zoe"][0] == AUTOGRADED_POINTS
+    limits = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Limits:"))
+    assert "started the plain way (zygote: switched off" in limits
 
 
 def test_bad_input_is_refused_clearly(tmp_path, capsys):
