@@ -10,7 +10,10 @@ answer the test compares against sits in memory the student's code can read
    system allows it (``unshare``), in private mount and PID namespaces in
    which the answers, the solutions, the grading folder, the submissions and
    every other kernel's home are covered by empty file systems, with all
-   capabilities dropped so it cannot uncover them;
+   capabilities dropped so it cannot uncover them. Where grader/zygote.py
+   runs (root), the kernelspec's command is grader/kernel_client.py instead:
+   the kernel is forked from a pre-imported template and the fork builds
+   the same sandbox before any student code runs;
 2. the hidden test cells call ``vaelab.checks.grade``, which in that kernel
    only *records* the outputs (``VAELAB_SEALED_RESULTS``);
 3. after nbgrader finishes, :func:`judge` compares the recorded outputs with

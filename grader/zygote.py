@@ -120,8 +120,11 @@ def _exit_code(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _kernel(request: dict, stdio: tuple) -> None:
-    """The kernel process (never returns)."""
+def _become(request: dict, stdio: tuple, body) -> None:
+    """Turn this fork into the requested process (never returns): the asking
+    process's stdio and memory cap, nothing else of the zygote's open,
+    default signal handling, the given environment; then ``body()``, whose
+    result (or SystemExit) is the exit status."""
     code = 1
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -133,68 +136,7 @@ def _kernel(request: dict, stdio: tuple) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         soft, hard = request["rlimit_as"]
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-        drop_capabilities()
-        home = request["home"]
-        env = kernel_launcher.kernel_env(request["env"], home)
-        env.pop("JPY_PARENT_PID", None)  # the kernel's parent is the namespace's init
-        os.environ.clear()
-        os.environ.update(env)
-        os.chdir(home)
-        import tempfile
-
-        tempfile.tempdir = None  # computed again from TMPDIR
-        sys.path[0] = home
-        threads = int(env.get("OMP_NUM_THREADS") or 0)
-        if threads > 0 and "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(threads)
-        sys.stdout.flush()
-        if "exec" in request:  # the probe in grader/seal.py
-            exec(compile(request["exec"], "<probe>", "exec"), {"__name__": "__main__"})
-            code = 0
-        else:
-            sys.argv = ["ipykernel_launcher", "-f", os.path.join(home, "kernel-connection.json"),
-                        *request.get("extra", [])]
-            from ipykernel import kernelapp
-
-            kernelapp.launch_new_instance()
-            code = 0
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    finally:
-        try:
-            atexit._run_exitfuncs()
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-
-
-def _nbgrader(request: dict, stdio: tuple) -> None:
-    """An nbgrader command line (never returns), as ``python nbgrader_cli.py ARGS`` would run."""
-    code = 1
-    try:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        for target, fd in enumerate(stdio):
-            os.dup2(fd, target)
-        os.closerange(3, 1 << 16)
-        for signum in (*RELAYED, signal.SIGCHLD):
-            signal.signal(signum, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        soft, hard = request["rlimit_as"]
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        import tempfile
-
-        tempfile.tempdir = None
-        sys.argv = ["nbgrader", *request["args"]]
-        from nbgrader.apps.nbgraderapp import main as nbgrader_main
-
-        result = nbgrader_main()
+        result = body()
         code = result if isinstance(result, int) else 0
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
@@ -210,6 +152,45 @@ def _nbgrader(request: dict, stdio: tuple) -> None:
             os._exit(code)
 
 
+def _environment(env: dict, cwd: str) -> None:
+    import tempfile
+
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    tempfile.tempdir = None  # computed again from TMPDIR
+
+
+def _kernel(request: dict) -> int:
+    """The kernel, in its namespaces: no capability left, its home, ipykernel."""
+    drop_capabilities()
+    home = request["home"]
+    env = kernel_launcher.kernel_env(request["env"], home)
+    env.pop("JPY_PARENT_PID", None)  # the kernel's parent is the namespace's init
+    _environment(env, home)
+    sys.path[0] = home
+    threads = int(env.get("OMP_NUM_THREADS") or 0)
+    if threads > 0 and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    if "exec" in request:  # the probe in grader/seal.py, and tests
+        exec(compile(request["exec"], "<probe>", "exec"), {"__name__": "__main__"})
+        return 0
+    sys.argv = ["ipykernel_launcher", "-f", os.path.join(home, "kernel-connection.json"), *request.get("extra", [])]
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance()
+    return 0
+
+
+def _nbgrader(request: dict) -> int:
+    """An nbgrader command line, as ``python nbgrader_cli.py ARGS`` would run it."""
+    _environment(request["env"], request["cwd"])
+    sys.argv = ["nbgrader", *request["args"]]
+    from nbgrader.apps.nbgraderapp import main as nbgrader_main
+
+    return nbgrader_main()
+
+
 def _init(request: dict, stdio: tuple) -> None:
     """First process of the kernel's PID namespace (never returns): it mounts
     /proc, starts the kernel, passes signals on, reaps orphans and ends with
@@ -222,7 +203,7 @@ def _init(request: dict, stdio: tuple) -> None:
         traceback.print_exc()
         os._exit(1)
     if kernel == 0:
-        _kernel(request, stdio)
+        _become(request, stdio, lambda: _kernel(request))
     for fd in stdio:
         os.close(fd)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -270,7 +251,9 @@ def _handle(conn: socket.socket, zygote: int) -> None:
             os._exit(1)
     if child == 0:
         os.close(conn.detach())
-        (_nbgrader if grading else _init)(request, tuple(stdio))
+        if grading:
+            _become(request, tuple(stdio), lambda: _nbgrader(request))
+        _init(request, tuple(stdio))
     for fd in stdio:
         os.close(fd)
     conn.send(b"started")
