@@ -38,6 +38,21 @@ def main() -> None:
     else:
         message = {"kind": "nbgrader", "args": args, "cwd": os.getcwd()}
     message.update(env=dict(os.environ), rlimit_as=list(resource.getrlimit(resource.RLIMIT_AS)))
+    # Signals are caught from the start: one that comes before the forked process exists is passed on
+    # once it does (or, if nothing was forked, delivered to this process again before the plain start).
+    pending, started = [], []
+
+    def relay(number, _frame):
+        if not started:
+            pending.append(number)
+            return
+        try:
+            started[0].send(b"signal %d" % number)
+        except OSError:
+            pass
+
+    for signum in RELAYED:
+        signal.signal(signum, relay)
     reply = b""
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -52,17 +67,15 @@ def main() -> None:
         if reply:
             print(f"kernel_client: the zygote could not start this {kind} ({reply.decode(errors='replace')});"
                   " starting it the plain way", file=sys.stderr, flush=True)
+        for signum in RELAYED:
+            signal.signal(signum, signal.SIG_DFL)
+        for signum in pending:
+            os.kill(os.getpid(), signum)
         command = [*request["fallback"], *args]
         os.execvp(command[0], command)
-
-    def relay(number, _frame):
-        try:
-            sock.send(b"signal %d" % number)
-        except OSError:
-            pass
-
-    for signum in RELAYED:
-        signal.signal(signum, relay)
+    started.append(sock)
+    for signum in pending:
+        relay(signum, None)
     while True:
         try:
             note = sock.recv(64)

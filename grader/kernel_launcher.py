@@ -84,11 +84,42 @@ def main() -> None:
     # reach PID 1, so the kernel must not be it), run the kernel as a child, pass signals on,
     # reap orphans, and end with the kernel's status, so a kernel death is seen as one.
     env.pop("JPY_PARENT_PID", None)  # the kernel's parent is this PID 1, not the launching process
+    relay = init_signals()
     child = os.fork()
     if child == 0:
         os.execve(kernel[0], kernel, env)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(signum, lambda number, _frame: os.kill(child, number))
+    serve_as_init(child, relay)
+
+
+RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def init_signals() -> tuple:
+    """Catch the relayed signals in a namespace's first process *before* it
+    forks the kernel: one that comes while the kernel does not exist yet is
+    kept, and passed on by :func:`serve_as_init`, rather than ending the init."""
+    target, pending = [], []
+
+    def relay(number, _frame):
+        if target:
+            os.kill(target[0], number)
+        else:
+            pending.append(number)
+
+    for signum in RELAYED:
+        signal.signal(signum, relay)
+    return target, pending
+
+
+def serve_as_init(child: int, relay: tuple) -> None:
+    """The rest of a PID namespace's first process (never returns): pass
+    signals on to ``child``, reap every orphan, and exit with ``child``'s
+    status (128 + N for a signal). Also used by grader/zygote.py."""
+    target, pending = relay
+    target.append(child)
+    for number in pending:
+        os.kill(child, number)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     while True:
         try:
             pid, status = os.waitpid(-1, 0)

@@ -76,7 +76,7 @@ PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 CAPABILITY_VERSION_3 = 0x20080522
-RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+RELAYED = kernel_launcher.RELAYED
 # What the notebooks' import cells load; a module that fails to import is simply not preloaded.
 PRELOAD = ("numpy", "torch", "torch.nn.functional", "matplotlib.pyplot", "sympy", "ipykernel.kernelapp",
            "ipywidgets", "vaelab", "vaelab.checks", "vaelab.data", "vaelab.plotting", "vaelab.training",
@@ -198,6 +198,7 @@ def _init(request: dict, stdio: tuple) -> None:
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        relay = kernel_launcher.init_signals()
         kernel = os.fork()
     except BaseException:
         traceback.print_exc()
@@ -206,16 +207,7 @@ def _init(request: dict, stdio: tuple) -> None:
         _become(request, stdio, lambda: _kernel(request))
     for fd in stdio:
         os.close(fd)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    for signum in RELAYED:
-        signal.signal(signum, lambda number, _frame: os.kill(kernel, number))
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(1)
-        if pid == kernel:
-            os._exit(_exit_code(status))
+    kernel_launcher.serve_as_init(kernel, relay)
 
 
 def _handle(conn: socket.socket, zygote: int) -> None:
@@ -243,6 +235,8 @@ def _handle(conn: socket.socket, zygote: int) -> None:
                 os.chmod(connection, 0o600)
             kernel_launcher.seal_mounts(home, request.get("hide", []), request.get("kernels_root"))
             _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
+            for signum in RELAYED:  # the init keeps these until its own relay is in place
+                signal.signal(signum, signal.SIG_IGN)
         child = os.fork()
     except BaseException as err:
         try:

@@ -130,8 +130,8 @@ def test_the_kernel_ends_with_its_client_whatever_it_started(tmp_path, zygote):
 
 def test_signals_reach_the_kernel_and_its_status_comes_back(tmp_path, zygote):
     code = ("import sys, time\n"
-            "print('ready', flush=True)\n"
             "try:\n"
+            "    print('ready', flush=True)\n"  # inside the try: the signal may come as soon as it is read
             "    time.sleep(600)\n"
             "except KeyboardInterrupt:\n"
             "    print('interrupted', flush=True)\n"
