@@ -168,48 +168,21 @@ def _start_zygote(root: Path) -> tuple:
         return None, None, why
     with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
         tmp = Path(tmp)
-        check = _probe_check(tmp)
-        output = _through_zygote(path, {"home": str(tmp / "kernels" / "mine"), "hide": [str(tmp / "secret")],
-                                        "kernels_root": str(tmp / "kernels"),
-                                        "connection_file": str(tmp / "conn.json"), "exec": check})
-    if output.strip() != "sealed":
+        # the probe goes through kernel_client.py, as every kernel will; no plain start to fall back on
+        request = tmp / "request.json"
+        request.write_text(json.dumps({"socket": str(path), "home": str(tmp / "kernels" / "mine"),
+                                       "hide": [str(tmp / "secret")], "kernels_root": str(tmp / "kernels"),
+                                       "exec": _probe_check(tmp), "fallback": ["false"]}))
+        try:
+            probe = subprocess.run([sys.executable, "-I", "-S", str(CLIENT), str(request), str(tmp / "conn.json")],
+                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+            output = probe.stdout.strip() or probe.stderr.strip()
+        except subprocess.TimeoutExpired:
+            output = "no answer in 60 s"
+    if output != "sealed":
         _stop_zygote(proc)
-        return None, None, f"its sandbox probe failed ({output.strip()[-200:] or 'no output'})"
+        return None, None, f"its sandbox probe failed ({output[-200:] or 'no output'})"
     return proc, path, ""
-
-
-def _through_zygote(path: Path, request: dict, timeout: float = 60) -> str:
-    """Run a probe request through the zygote as a client would; its stdout and stderr."""
-    import resource
-    import socket
-
-    request = {"env": dict(os.environ), "rlimit_as": list(resource.getrlimit(resource.RLIMIT_AS)), **request}
-    read, write = os.pipe()
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock, open(os.devnull, "rb") as null:
-            sock.settimeout(timeout)
-            sock.connect(str(path))
-            netns = os.open("/proc/self/ns/net", os.O_RDONLY)
-            try:
-                socket.send_fds(sock, [json.dumps(request).encode()], [netns, null.fileno(), write, write])
-            finally:
-                os.close(netns)
-                os.close(write)
-                write = -1
-            note = b"started"
-            while note == b"started":
-                note = sock.recv(1024)
-        if not note.startswith(b"exit "):
-            return note.decode(errors="replace") or "the handler ended without a status"
-        with os.fdopen(read, "rb") as fh:
-            read = -1
-            return fh.read().decode(errors="replace")
-    except OSError as err:
-        return f"{type(err).__name__}: {err}"
-    finally:
-        for fd in (read, write):
-            if fd >= 0:
-                os.close(fd)
 
 
 def _stop_zygote(proc) -> None:
