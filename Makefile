@@ -158,6 +158,7 @@ bench: $(STAMP)
 # A Dask cluster for `make grade SCHEDULER=...` (docs/grading-at-scale.md): the scheduler and, on
 # every grading machine, in a checkout of the same commit, `make dask-worker` (WORKERS processes, one
 # notebook at a time each). Workers must not be daemonic: grading starts a sandbox and a judge pool.
+# grader/dask_preload.py starts both (and the zygote) before a worker registers.
 WORKERS   ?= 1
 DASK_ARGS ?=
 dask-scheduler: $(STAMP)
@@ -166,7 +167,7 @@ dask-scheduler: $(STAMP)
 dask-worker: $(STAMP)
 	@test -n "$(SCHEDULER)" || { echo "usage: make dask-worker SCHEDULER=tcp://host:8786 [WORKERS=1]"; exit 2; }
 	DASK_DISTRIBUTED__WORKER__DAEMON=False PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" \
-		$(VENV)/bin/dask worker "$(SCHEDULER)" --nthreads 1 --nworkers $(WORKERS) $(DASK_ARGS)
+		$(VENV)/bin/dask worker "$(SCHEDULER)" --nthreads 1 --nworkers $(WORKERS) --preload grader.dask_preload $(DASK_ARGS)
 
 clean:
 	rm -rf build .pytest_cache gradebook.db

@@ -118,7 +118,8 @@ def run_grading(quick, names, results, notes):
         results["autograde_seconds_per_submission"] = (ours["median_per_submission"], "s")
         results["autograde_speedup_vs_plain_nbgrader"] = (plain["per_submission"] / ours["median_per_submission"], "x")
         notes.append(f"- grading {students} submission(s) of {', '.join(grade_names)}: ours {ours['median_per_submission']:.1f} s "
-                     f"per submission (isolated worker per notebook, short configuration; whole `make grade` wall "
+                     f"per submission (isolated worker per notebook; demonstrations and self-checks not run, as in `make grade`; "
+                     f"whole `make grade` wall "
                      f"{ours['wall']:.0f} s incl. course set-up, feedback and report); plain nbgrader "
                      f"{plain['per_submission']:.1f} s per submission (notebooks run as written)")
         subs8 = grading.make_submissions(tmp / "subs8", 4 if quick else 2, names[:1] if quick else names)

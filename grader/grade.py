@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import itertools
 import hashlib
 import json
@@ -45,7 +46,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import ROOT, SOLUTIONS, assignments, budgets, sandbox, seal
+from grader import ROOT, SOLUTIONS, assignments, budgets, notebooks, sandbox, seal
 from grader.nbgrader_api import CONFIG_FILE, api_for
 from grader.formgrader import exchange_config
 
@@ -171,6 +172,7 @@ def _config(root: Path, db_url: str, execute: dict | None = None) -> str:
                  f"c.TrackedExecute.trail_file = {execute['trail']!r}\n"
                  f"c.TrackedExecute.cell_budgets = {execute['budgets']!r}\n"
                  f"c.TrackedExecute.timeout = {int(execute['cap'])}\n"
+                 f"c.TrackedExecute.skip_cells = {list(execute.get('skip', []))!r}\n"
                  "c.TrackedExecute.interrupt_on_timeout = False\n"
                  # the outputs are saved by then; the supervisor ends whatever the kernel left anyway
                  "c.TrackedExecute.shutdown_kernel = 'immediate'\n")
@@ -305,6 +307,27 @@ def _new_worker_dir(out: Path, student: str, assignment: str) -> Path:
     return out / "work" / f"{student}__{assignment}.{os.getpid()}.{next(_ATTEMPTS)}"
 
 
+def skipped_cells(out: Path, assignment: str) -> list:
+    """The cells grading does not run, read from the instructor's notebook
+    (never the submission's tags): demonstrations tagged ``demo`` and the
+    self-checks. ``VAELAB_RUN_DEMOS=1`` runs every cell, as plain nbgrader does."""
+    if os.environ.get("VAELAB_RUN_DEMOS"):
+        return []
+    path = out / "solutions" / assignment / f"{assignment}.ipynb"
+    try:
+        return _skipped_in(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return []
+
+
+@functools.lru_cache(maxsize=None)
+def _skipped_in(path: str, mtime_ns: int) -> list:
+    try:
+        return notebooks.skipped_while_grading(notebooks.read(path))
+    except (OSError, ValueError):
+        return []
+
+
 BLANKED = "raise NotImplementedError('this cell stopped the grader, so it was not run')"
 
 
@@ -314,7 +337,7 @@ def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
     (work / "solutions").symlink_to(out / "solutions")
     shutil.copy(out / "template" / "gradebook.db", work / "gradebook.db")
     execute = {"trail": str(work / "trail.jsonl"), "budgets": budgets.cell_budgets(assignment),
-               "cap": budgets.cell_cap()}
+               "cap": budgets.cell_cap(), "skip": skipped_cells(out, assignment)}
     (work / "nbgrader_config.py").write_text(_config(work, _sqlite(work / "gradebook.db"), execute))
     dest = work / "submitted" / student / assignment
     shutil.copytree(out / "submitted" / student / assignment, dest)
@@ -331,6 +354,10 @@ def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
     for cell in nb.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in blank_cells:
             cell.source = BLANKED
+        tags = cell.get("metadata", {}).get("tags")
+        if isinstance(tags, list) and len(set(map(str, tags))) != len(tags):
+            # a tag twice makes the notebook invalid, and nbgrader would refuse all of it
+            cell.metadata["tags"] = list(dict.fromkeys(map(str, tags)))
     guard = nbformat.v4.new_code_cell(sandbox.GUARD_CELL)
     guard.metadata["tags"] = ["grader-guard"]
     nb.cells.insert(0, guard)
@@ -383,7 +410,7 @@ def culprit(work: Path, student: str, assignment: str, todos: dict) -> tuple[str
     the one TODO it names, else itself (it earns no points of its own)."""
     from grader.tracked_execute import read_trail
 
-    events = read_trail(work / "trail.jsonl")
+    events = [e for e in read_trail(work / "trail.jsonl") if e.get("event") != "skipped"]
     if not events or events[-1]["event"] == "done":
         return None, ""
     last = events[-1]
@@ -694,7 +721,8 @@ def main(argv=None) -> int:
         print(f"  ! {o.student}/{o.assignment}: {o.message}")
     how = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"with {args.jobs} job(s)"
     print(f"\nGraded {len(todo)} notebook(s) in {batch_seconds:.1f} s {how}; "
-          f"{len(outcomes) - len(todo)} kept from an earlier run; {len(problems)} could not be graded.")
+          f"{len(outcomes) - len(todo)} kept from an earlier run; "
+          f"{len(problems) + sum(not o.ok for o in outcomes)} could not be graded.")
     if pending:
         print(f"  {pending} submission(s) have a written answer that still needs a manual grade "
               f"(column 'status' of grades.csv); mark them with `make formgrader OUT={out}`")

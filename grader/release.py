@@ -1,6 +1,8 @@
 """``make release``: regenerate assignments/ from solutions/ with nbgrader.
 
 Order of steps:
+0. check the cells tagged ``demo``, which grading leaves out: none may make
+   or change a name that a cell grading does run reads;
 1. copy solutions/ into a scratch course folder, so nbgrader's gradebook and
    temporary files never touch the repository;
 2. run ``nbgrader generate_assignment`` there (it strips solutions, hidden
@@ -33,6 +35,18 @@ README = f"""# Student release
 Open `01_elbo/01_elbo.ipynb` first. Each notebook has TODO functions with a
 self-check cell right after each one.
 """
+
+
+def demo_tag_problems(folder: Path | None = None) -> list:
+    """Cells tagged ``demo`` that grading could not leave out safely (see
+    grader/notebooks.py: ``demo_problems``), in every solution notebook."""
+    from grader.notebooks import demo_problems, read
+
+    folder, problems = folder or SOLUTIONS, []
+    for path in sorted(folder.glob("*/*.ipynb")):
+        if ".ipynb_checkpoints" not in path.parts:
+            problems += demo_problems(read(path), f"{path.parent.name}/{path.name}:")
+    return problems
 
 
 def generate(dest: Path) -> Path:
@@ -73,6 +87,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from grader.leakscan import scan
 
+    tags = demo_tag_problems()
+    if tags:
+        print("Cells tagged 'demo' that grading cannot skip (it would change what the graded cells see):\n  " +
+              "\n  ".join(tags))
+        return 1
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
             fresh = generate(Path(tmp) / "assignments")

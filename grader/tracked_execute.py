@@ -20,20 +20,30 @@ import json
 import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from traitlets import Bool, Dict, Float, Unicode
+from nbformat.v4 import new_output
+from traitlets import Bool, Dict, Float, List, Unicode
 
 from nbgrader.preprocessors import Execute
 
 
-def cell_key(cell) -> str:
-    """A cell's stable name: its nbgrader grade_id, else its notebook id."""
-    return str(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id") or "")
+from grader.notebooks import cell_key
+
+SKIPPED_NOTE = ("Not run while grading: {what}, so it cannot change the grade. "
+                "Run it in your own notebook to see its output.\n")
+
+
+def skippable(cell) -> bool:
+    """Whether a submitted cell may be left out: never one nbgrader grades or
+    one that holds an answer (those are what the grade is made of)."""
+    nbg = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and not nbg.get("grade") and not nbg.get("solution")
 
 
 class TrackedExecute(Execute):
     trail_file = Unicode("", help="JSON-lines file the cell events are appended to").tag(config=True)
     cell_budgets = Dict({}, help="{cell key: timeout in seconds} from the reference run").tag(config=True)
     unknown_cell_timeout = Float(0.0, help="timeout for cells without a budget (0: Execute.timeout)").tag(config=True)
+    skip_cells = List(Unicode(), help="keys of demonstration and self-check cells not to run").tag(config=True)
 
     # Fail fast: the first timeout ends the run (the grader blanks the cell's TODO and regrades)
     # instead of interrupting the kernel and waiting again in every dependent cell. A trait default
@@ -60,6 +70,13 @@ class TrackedExecute(Execute):
         if cell.cell_type != "code":
             return super().preprocess_cell(cell, resources, index)
         key = cell_key(cell)
+        if key in self.skip_cells and skippable(cell):
+            what = "this is your self-check (hidden tests grade the same function)" if key.startswith("check-") \
+                else "this cell is a demonstration"
+            cell.outputs = [new_output("stream", name="stdout", text=SKIPPED_NOTE.format(what=what))]
+            cell.execution_count = None
+            self._note(event="skipped", index=index, cell=key)
+            return cell, resources
         self._note(event="start", index=index, cell=key, timeout=self._cell_timeout(cell))
         try:
             result = super().preprocess_cell(cell, resources, index)

@@ -1,15 +1,17 @@
 """Real ``nbgrader autograde`` on sample submissions, through ``make grade``'s
 code path: scores, feedback hints, crash isolation and the LMS zip route."""
 import csv
+import json
 import re
 import zipfile
 
+import nbformat
 import pytest
 
-from grader import RELEASE
+from grader import RELEASE, SOLUTIONS
 from grader.grade import main as grade_main
 from grader.mutants import catalogue
-from grader.notebooks import answers_from_file, make_submission
+from grader.notebooks import DEMO_TAG, answers_from_file, make_submission
 
 pytestmark = pytest.mark.slow
 SAMPLES = RELEASE.parent / "tests" / "submissions" / "01_elbo"
@@ -35,6 +37,14 @@ def graded(tmp_path_factory):
     make_submission("01_elbo", {}, subs, "blank")
     make_submission("01_elbo", {**alternative, half.target: half.source}, subs, "missing_half")
     make_submission("01_elbo", answers_from_file(SAMPLES / "raises.py"), subs, "raises")
+    # the same mistake, with every cell tagged as a demonstration (twice, which makes the notebook
+    # invalid until the grader repairs it): grading reads which cells it may leave out from the
+    # instructor's notebook, so the tags change nothing
+    tagged = make_submission("01_elbo", {**alternative, half.target: half.source}, subs, "missing_half_tagged")
+    nb = nbformat.read(str(tagged), as_version=4)
+    for cell in nb.cells:
+        cell.metadata["tags"] = cell.metadata.get("tags", []) + [DEMO_TAG, DEMO_TAG]
+    tagged.write_text(json.dumps(nb))  # as an editor that does not validate would save it
     assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo"]) == 0
     return out, half
 
@@ -52,11 +62,23 @@ def test_blank_release_scores_zero(graded):
     assert _scores(out)["blank"][0] == 0
 
 
-def test_missing_half_loses_points_with_a_helpful_message(graded):
+@pytest.mark.parametrize("student", ["missing_half", "missing_half_tagged"])
+def test_missing_half_loses_points_with_a_helpful_message(graded, student):
     out, half = graded
-    score, _ = _scores(out)["missing_half"]
+    score, _ = _scores(out)[student]
     assert score == AUTOGRADED_POINTS - 2
-    assert half.hint in _feedback_text(out, "missing_half")
+    assert half.hint in _feedback_text(out, student)
+
+
+def test_demonstrations_and_self_checks_are_not_run_while_grading(graded):
+    out, _ = graded
+    source = nbformat.read(str(SOLUTIONS / "01_elbo" / "01_elbo.ipynb"), as_version=4)
+    demos = sum(DEMO_TAG in c.metadata.get("tags", []) for c in source.cells)
+    checks = sum(c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("check-") for c in source.cells)
+    for student in ("alternative", "missing_half_tagged"):
+        text = _feedback_text(out, student)
+        assert text.count("Not run while grading: this cell is a demonstration") == demos
+        assert text.count("Not run while grading: this is your self-check") == checks
 
 
 def test_a_raising_cell_does_not_cost_the_other_answers(graded):
@@ -70,9 +92,9 @@ def test_class_report_is_written(graded):
     assert "Pass rate per autograded test" in report and "Manually graded answers" in report and (out / "grade_histogram.png").stat().st_size > 1000
     rows = list(csv.reader(open(out / "report.csv")))
     hint_rows = [r for r in rows if r[0] == "misconception"]
-    assert any(r[2] == half.hint and r[3] == "1" for r in hint_rows)
+    assert any(r[2] == half.hint and r[3] == "2" for r in hint_rows)
     # nobody wrote the proof: it is counted as blank, apart from the autograded tests and the histogram
-    assert ["manual_blank", "01_elbo", "proof-elbo-tight", "4", "4"] in rows
+    assert ["manual_blank", "01_elbo", "proof-elbo-tight", "5", "5"] in rows
     assert not any(r[0] == "test_pass_rate" and r[2] == "proof-elbo-tight" for r in rows)
     assert all(status == "final (blank, 0 points: proof-elbo-tight)" for status in _status(out).values())
 
