@@ -648,7 +648,9 @@ def main(argv=None) -> int:
                args.submissions.resolve()])
     if client is None and pairs:
         seal.warm()  # a cluster's workers each start their own with their first notebook
-    limits = {**sandbox.describe(), **seal.describe(), "late policy": POLICY.describe()}
+    limits = {**sandbox.describe(), **seal.describe(), "late policy": POLICY.describe(),
+              "not run": ("nothing (VAELAB_RUN_DEMOS=1)" if os.environ.get("VAELAB_RUN_DEMOS") else
+                          "cells tagged demo and the self-checks (they cannot change a grade)")}
     print("Limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     if not pairs and not problems:
         print("No submissions found. Expected <student>/<assignment>/<assignment>.ipynb or an LMS zip.")

@@ -23,10 +23,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from traitlets import Bool, Dict, Float, List, Unicode
 
-from nbgrader.preprocessors import Execute
-
-
 from grader.notebooks import cell_key
+from nbgrader.preprocessors import Execute
 
 SKIPPED_NOTE = ("Not run while grading: {what}, so it cannot change the grade. "
                 "Run it in your own notebook to see its output.\n")

@@ -79,6 +79,7 @@ def test_demonstrations_and_self_checks_are_not_run_while_grading(graded):
         text = _feedback_text(out, student)
         assert text.count("Not run while grading: this cell is a demonstration") == demos
         assert text.count("Not run while grading: this is your self-check") == checks
+        assert "public cases pass" not in text  # what a self-check prints when it runs
 
 
 def test_a_raising_cell_does_not_cost_the_other_answers(graded):
@@ -103,6 +104,7 @@ def test_class_report_is_written(graded):
 def test_lms_zip_is_collected_and_graded(tmp_path, monkeypatch, capsys):
     # This batch also keeps the plain start in CI: nbgrader and kernels started without the zygote.
     monkeypatch.setenv("VAELAB_ZYGOTE", "off")
+    monkeypatch.setenv("VAELAB_RUN_DEMOS", "1")  # and every cell runs, as plain nbgrader would run it
     subs = tmp_path / "subs"
     path = make_submission("01_elbo", answers_from_file(SAMPLES / "alternative.py"), subs, "zoe")
     archive = tmp_path / "lms_download.zip"
@@ -113,6 +115,9 @@ def test_lms_zip_is_collected_and_graded(tmp_path, monkeypatch, capsys):
     assert _scores(out)["zoe"][0] == AUTOGRADED_POINTS
     limits = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Limits:"))
     assert "started the plain way (zygote: switched off" in limits
+    assert "not run=nothing (VAELAB_RUN_DEMOS=1)" in limits
+    feedback = re.sub(r"<[^>]+>", "", (out / "feedback" / "zoe" / "01_elbo" / "01_elbo.html").read_text())
+    assert "Not run while grading" not in feedback and "public cases pass" in feedback  # the self-checks ran
 
 
 def test_bad_input_is_refused_clearly(tmp_path, capsys):
