@@ -369,7 +369,7 @@ def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tup
     """One nbgrader autograde attempt. The kernel it starts is sealed
     (grader/seal.py): its own home and user, hidden inputs but no answers."""
     work = _stage(out, student, assignment, blank_cells)
-    kernel_env = seal.prepare(work, assignment)
+    kernel_env = seal.prepare(work, assignment, cpus=THREADS_PER_JOB)
     env = {k: v for k, v in os.environ.items() if k not in ("VAELAB_HIDDEN_REFERENCES", "VAELAB_SEALED_RESULTS")}
     env.update(kernel_env, PYTHONUNBUFFERED="1", MPLBACKEND="Agg", VAELAB_CACHE=str(work / "cache"),
                OMP_NUM_THREADS=str(THREADS_PER_JOB), MKL_NUM_THREADS=str(THREADS_PER_JOB))
@@ -637,6 +637,14 @@ def main(argv=None) -> int:
             print(f"make grade: {err}", file=sys.stderr)
             return 2
     out = args.out.resolve()
+    if client is None:
+        prefix, why = seal.isolation()
+        if not prefix and os.environ.get("UNSAFE", "") not in ("1", "yes", "true"):
+            print(f"Refusing to grade: the kernel sandbox cannot be built here ({why}), so student code would run "
+                  "with this process's rights and could change other students' grades. Grade as root or where "
+                  "user namespaces are allowed; UNSAFE=1 grades anyway and the class report says so.",
+                  file=sys.stderr)
+            return 2
     print(f"Preparing course folder {out}")
     main_url = prepare_course(out, names, args.db_url)
     if client is not None:

@@ -66,21 +66,33 @@ def _probe_check(tmp: Path) -> str:
     """Files for a sandbox probe under ``tmp`` (a secret, this kernel's home,
     another kernel's home, a connection file) and the code that prints
     'sealed' when run in a kernel's place only if it sees none of the others'
-    files, has its own home, a PID namespace, and no capability left."""
+    files nor this grader, has its own home, a PID namespace, no capability
+    left, cannot write the Python environment, and (when the grader is the
+    machine's root) runs as a user of its own."""
     (tmp / "secret").mkdir()
     (tmp / "secret" / "answer").write_text("42")
     (tmp / "kernels" / "mine").mkdir(parents=True)
     (tmp / "kernels" / "other").mkdir()
     (tmp / "kernels" / "other" / "results").write_text("theirs")
     (tmp / "conn.json").write_text("{}")
+    from grader.kernel_launcher import kernel_uid
+
+    own_user = kernel_uid() is not None
     return ("import os, sys\n"
-            "hidden = os.path.exists('{s}/answer') or os.path.exists('{k}/other/results')\n"
+            "hidden = os.path.exists('{s}/answer') or os.path.exists('{k}/other/results') or os.path.exists({g!r})\n"
             "mine = os.path.exists(os.path.join(os.getcwd(), 'kernel-connection.json'))\n"
             "status = dict(line.split(':', 1) for line in open('/proc/self/status') if ':' in line)\n"
             "powerless = int(status['CapEff'], 16) == 0 and int(status['CapBnd'], 16) == 0 "
             "and status['NoNewPrivs'].strip() == '1'\n"
-            "print('sealed' if mine and powerless and not hidden and len(os.listdir('/proc')) < 100 else 'open')\n"
-            ).format(s=tmp / "secret", k=tmp / "kernels")
+            "user = os.getuid() != 0 if {u} else True\n"
+            "try:\n"
+            "    open(os.path.join(sys.prefix, 'vaelab-probe'), 'w').close()\n"
+            "    readonly = False\n"
+            "except OSError:\n"
+            "    readonly = True\n"
+            "print('sealed' if mine and powerless and user and readonly and not hidden "
+            "and len(os.listdir('/proc')) < 100 else 'open')\n"
+            ).format(s=tmp / "secret", k=tmp / "kernels", g=str(Path(__file__).parent), u=own_user)
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,14 +106,16 @@ def isolation() -> tuple:
     with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
         tmp = Path(tmp)
         check = _probe_check(tmp)
-        fake_python = tmp / "python"
-        fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c \"$(cat {tmp / 'check.py'})\"\n")
-        (tmp / "check.py").write_text(check)
+        home = tmp / "kernels" / "mine"
+        fake_python = home / "python"  # in the home: the only folder of the probe's the kernel sees
+        fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c \"$(cat {home / 'check.py'})\"\n")
+        (home / "check.py").write_text(check)
         fake_python.chmod(0o755)
+        (tmp / "rootfs").mkdir()
         for prefix in _NAMESPACES:
-            argv = [*prefix, sys.executable, str(LAUNCHER), "--home", str(tmp / "kernels" / "mine"),
+            argv = [*prefix, sys.executable, str(LAUNCHER), "--home", str(home),
                     "--hide", str(tmp / "secret"), "--kernels-root", str(tmp / "kernels"), "--drop-capabilities",
-                    str(fake_python), str(tmp / "conn.json")]
+                    *_launcher_sandbox_args(tmp / "rootfs"), str(fake_python), str(tmp / "conn.json")]
             try:
                 probe = subprocess.run(argv, capture_output=True, text=True, timeout=60)
             except (OSError, subprocess.TimeoutExpired) as err:
@@ -121,6 +135,94 @@ def _kernel_root() -> Path:
             (root / "inputs").mkdir()
             _ROOT_DIR.append(root)
         return _ROOT_DIR[0]
+
+
+TMP_MB = int(os.environ.get("VAELAB_KERNEL_TMP_MB", "256"))
+
+
+@functools.lru_cache(maxsize=1)
+def allowed_paths() -> tuple:
+    """What a grading kernel sees of the machine, read-only: the system's
+    programs and libraries, /etc and /sys, the Python environment, and the
+    vaelab package (nothing else of this checkout)."""
+    import vaelab
+
+    from grader.kernel_launcher import default_allow
+
+    package = Path(vaelab.__file__).resolve().parent
+    return tuple(dict.fromkeys([*default_allow(), str(package)]))
+
+
+def sandbox_spec(rootfs: Path) -> dict:
+    return {"rootfs": str(rootfs), "allow": list(allowed_paths()), "tmp_mb": TMP_MB}
+
+
+def _launcher_sandbox_args(rootfs: Path) -> list:
+    spec = sandbox_spec(rootfs)
+    return ["--rootfs", spec["rootfs"], *itertools.chain.from_iterable(("--allow", p) for p in spec["allow"]),
+            "--tmp-mb", str(spec["tmp_mb"])]
+
+
+PIDS_PER_KERNEL = int(os.environ.get("VAELAB_KERNEL_PIDS", "512"))
+_CGROUPS: list = []  # [{controller: batch folder}] once per batch ({} where none could be made)
+
+
+def _batch_cgroups() -> dict:
+    """controller -> a cgroup folder of this batch's, under the grader's own
+    cgroup, in which each kernel gets a cgroup of its own (memory, pids, CPU
+    for the kernel's whole process tree). {} where the grader cannot make
+    them (cgroup v2, or not root): the per-process caps still apply."""
+    from grader.kernel_launcher import cgroup_dirs, kernel_uid
+
+    with _lock:
+        if _CGROUPS:
+            return _CGROUPS[0]
+        made = {}
+        if kernel_uid() is not None and os.environ.get("VAELAB_KERNEL_CGROUPS", "").lower() not in ("off", "0", "no"):
+            name = f"vaelab-batch-{os.getpid()}-{os.urandom(3).hex()}"
+            for controller, folder in cgroup_dirs().items():
+                try:
+                    os.mkdir(os.path.join(folder, name), 0o755)
+                    made[controller] = os.path.join(folder, name)
+                except OSError:
+                    pass
+        _CGROUPS.append(made)
+        return made
+
+
+def cgroup_spec(cpus: int = 1) -> dict | None:
+    """What a kernel's cgroups are made of: the batch folders and the limits."""
+    from grader import sandbox
+
+    dirs = _batch_cgroups()
+    if not dirs:
+        return None
+    limits = {"memory": {"memory.limit_in_bytes": sandbox._memory_cap_mb() * 2**20},
+              "pids": {"pids.max": PIDS_PER_KERNEL},
+              "cpu": {"cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": max(1, int(cpus)) * 100_000}}
+    if sandbox._memory_cap_mb() <= 0:
+        limits.pop("memory")
+    return {"dirs": dirs, "limits": {k: v for k, v in limits.items() if k in dirs}}
+
+
+def _remove_batch_cgroups() -> None:
+    with _lock:
+        made = _CGROUPS[0] if _CGROUPS else {}
+        _CGROUPS.clear()
+    for folder in made.values():
+        for child in sorted(Path(folder).glob("kernel-*")):
+            with contextlib.suppress(OSError):
+                child.rmdir()
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
+def _rootfs() -> Path:
+    """The empty folder every kernel of this batch pivots into (each in its own mount namespace)."""
+    path = _kernel_root() / "rootfs"
+    with _lock:
+        path.mkdir(mode=0o755, exist_ok=True)
+    return path
 
 
 _ZYGOTE: list = []  # [(process or None, socket path or None, why not)], once per batch
@@ -170,8 +272,10 @@ def _start_zygote(root: Path) -> tuple:
         tmp = Path(tmp)
         # the probe goes through kernel_client.py, as every kernel will; no plain start to fall back on
         request = tmp / "request.json"
+        (tmp / "rootfs").mkdir()
         request.write_text(json.dumps({"socket": str(path), "home": str(tmp / "kernels" / "mine"),
                                        "hide": [str(tmp / "secret")], "kernels_root": str(tmp / "kernels"),
+                                       "sandbox": sandbox_spec(tmp / "rootfs"),
                                        "exec": _probe_check(tmp), "fallback": ["false"]}))
         try:
             probe = subprocess.run([sys.executable, "-I", "-S", str(CLIENT), str(request), str(tmp / "conn.json")],
@@ -248,6 +352,7 @@ def cleanup(kill: bool = False) -> None:
         for root in _ROOT_DIR:
             shutil.rmtree(root, ignore_errors=True)
         _ROOT_DIR.clear()
+    _remove_batch_cgroups()
 
 
 _HIDDEN: list = []
@@ -296,7 +401,7 @@ def home_of(work: Path) -> Path:
     return _kernel_root() / work.name
 
 
-def prepare(work: Path, assignment: str) -> dict:
+def prepare(work: Path, assignment: str, cpus: int = 1) -> dict:
     """Kernelspec and kernel home (:func:`home_of`) for one grading attempt; returns the env to add."""
     home = home_of(work)
     home.mkdir(mode=0o700)
@@ -310,7 +415,10 @@ def prepare(work: Path, assignment: str) -> dict:
     argv = [*prefix, sys.executable, str(LAUNCHER), "--home", str(home)]
     if prefix:
         argv += [*itertools.chain.from_iterable(("--hide", p) for p in _HIDDEN),
-                 "--kernels-root", str(_kernel_root()), "--drop-capabilities"]
+                 "--kernels-root", str(_kernel_root()), "--drop-capabilities", *_launcher_sandbox_args(_rootfs())]
+        cgroups = cgroup_spec(cpus)
+        if cgroups and prefix == _NAMESPACES[0]:
+            argv += ["--cgroups", json.dumps(cgroups)]
     argv += [sys.executable]
     spec = work / "jupyter" / "kernels" / "python3"
     spec.mkdir(parents=True)
@@ -318,7 +426,8 @@ def prepare(work: Path, assignment: str) -> dict:
     if socket_path is not None:  # forked from the pre-imported template, the same sandbox
         request = work / "jupyter" / "kernel-request.json"
         request.write_text(json.dumps({"socket": str(socket_path), "home": str(home), "hide": list(_HIDDEN),
-                                       "kernels_root": str(_kernel_root()), "fallback": argv}))
+                                       "kernels_root": str(_kernel_root()), "sandbox": sandbox_spec(_rootfs()),
+                                       "cgroups": cgroup_spec(cpus), "fallback": argv}))
         argv = [sys.executable, "-I", "-S", str(CLIENT), str(request)]
     argv += ["{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps(
@@ -495,17 +604,21 @@ def apply(gradebook_url: str, notebook: Path, assignment: str, student: str, ver
 def describe() -> dict:
     prefix, reason = isolation()
     if prefix:
-        seen = "; ".join(_HIDDEN) if _HIDDEN else "nothing"
-        kernel = ("private mount + PID namespaces, no capabilities; covered: " + seen +
-                  " and every other kernel's home")
+        from grader.kernel_launcher import kernel_uid
+
+        user = "its own unprivileged user" if kernel_uid() is not None else "the user namespace's root"
+        cgroups = _CGROUPS[0] if _CGROUPS else {}
+        caps = (f"one cgroup per kernel ({', '.join(sorted(cgroups))})" if cgroups else "per-process caps only")
+        kernel = (f"private mount + PID namespaces, an allow-list root ({len(allowed_paths())} read-only paths, "
+                  f"its home, private /tmp and /dev/shm of {TMP_MB} MB), {user}, no capabilities, {caps}")
         with _lock:
             started = list(_ZYGOTE)
         why = started[0][2] if started else _zygote_wanted()
         kernel += (f"; nbgrader and kernels started the plain way (zygote: {why})" if why else
                    "; nbgrader and kernels forked from a pre-imported template (grader/zygote.py)")
     else:
-        kernel = (f"not isolated ({reason}): student code could open files the grader can read; "
-                  "the answers are still never loaded into the kernel")
+        kernel = (f"NOT SEALED, UNSAFE=1 ({reason}): student code could open and change files the grader "
+                  "can; the answers are still never loaded into the kernel")
     return {"kernel_sandbox": kernel, "hidden_answers": "compared outside the kernel (sealed grading)"}
 
 

@@ -13,13 +13,16 @@ before any student code runs:
 1. it joins the network namespace of the nbgrader process that asked for the
    kernel (the client sends that descriptor), so the kernel has loopback to
    nbgrader and nothing else;
-2. it enters a private mount namespace and covers the same paths
-   (``kernel_launcher.seal_mounts``): the answers, the solutions, the
-   grading folder, every other kernel's home, and this socket;
+2. it enters a private mount namespace and pivots into the same
+   allow-list root (``kernel_launcher.build_root``): the Python environment
+   and vaelab read-only, its own home, a private /tmp and /dev/shm, and
+   nothing else of the machine (no answers, solutions, grading folders,
+   other kernels' homes, other checkouts, nor this socket);
 3. it creates a PID namespace whose first process (the namespace's init)
    mounts /proc, passes signals on and reaps;
 4. the kernel, the init's child, takes the memory cap, drops every
-   capability (bounding, ambient, effective, permitted), sets no_new_privs,
+   capability (bounding, ambient, effective, permitted), becomes a fresh
+   unprivileged user that owns only its home, sets no_new_privs,
    moves into its home with the kernel environment and runs ipykernel
    in-process.
 
@@ -104,15 +107,21 @@ def _mount(source, target, fstype, flags) -> None:
     _check(_libc.mount(source, target, fstype, ctypes.c_ulong(flags), None), f"mount {target.decode()}")
 
 
-def drop_capabilities() -> None:
+def drop_capabilities(uid=None) -> None:
     """Every capability gone for good: bounding set, ambient, inheritable,
     permitted and effective, and no_new_privs (setpriv's --bounding-set=-all
-    --inh-caps=-all --ambient-caps=-all --no-new-privs, without an exec)."""
+    --inh-caps=-all --ambient-caps=-all --no-new-privs, without an exec).
+    With ``uid``, the process also becomes that unprivileged user (no
+    supplementary groups), so it owns no file of the machine's."""
     with open("/proc/sys/kernel/cap_last_cap") as fh:
         last = int(fh.read())
     for cap in range(last + 1):
         _prctl(PR_CAPBSET_DROP, cap)
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()  # two 32-bit halves of effective, permitted, inheritable: all zero
@@ -167,7 +176,7 @@ def _environment(env: dict, cwd: str) -> None:
 
 def _kernel(request: dict) -> int:
     """The kernel, in its namespaces: no capability left, its home, ipykernel."""
-    drop_capabilities()
+    drop_capabilities(request.get("uid"))
     home = request["home"]
     env = kernel_launcher.kernel_env(request["env"], home)
     env.pop("JPY_PARENT_PID", None)  # the kernel's parent is the namespace's init
@@ -218,6 +227,7 @@ def _handle(conn: socket.socket, zygote: int) -> None:
     """One request's handler, forked by the zygote (never returns)."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    held = []
     if os.getppid() != zygote:
         os._exit(1)
     try:
@@ -237,7 +247,12 @@ def _handle(conn: socket.socket, zygote: int) -> None:
                 connection = os.path.join(home, "kernel-connection.json")
                 shutil.copyfile(request["connection_file"], connection)
                 os.chmod(connection, 0o600)
-            kernel_launcher.seal_mounts(home, request.get("hide", []), request.get("kernels_root"))
+            if request.get("cgroups"):  # the kernel's tree shares one memory, pid and CPU cap
+                held = kernel_launcher.enter_cgroup(request["cgroups"]["dirs"], request["cgroups"]["limits"])
+            request["uid"] = kernel_launcher.kernel_uid()
+            kernel_launcher.give_home(home, request["uid"])
+            kernel_launcher.seal_mounts(home, request.get("hide", []), request.get("kernels_root"),
+                                        request.get("sandbox"))
             _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
             for signum in RELAYED:  # the init keeps these until its own relay is in place
                 signal.signal(signum, signal.SIG_IGN)
@@ -254,11 +269,13 @@ def _handle(conn: socket.socket, zygote: int) -> None:
         _init(request, tuple(stdio))
     for fd in stdio:
         os.close(fd)
+    if held:
+        kernel_launcher.leave_cgroup(held)  # the handler itself is not the kernel's
     conn.send(b"started")
-    _watch(conn, child, sweep=grading)
+    _watch(conn, child, sweep=grading, held=held)
 
 
-def _watch(conn: socket.socket, child: int, sweep: bool) -> None:
+def _watch(conn: socket.socket, child: int, sweep: bool, held=()) -> None:
     """Stand by ``child`` for the client (never returns): pass its signals on,
     report the child's status, and kill the child when the client goes.
     With ``sweep``, also kill whatever the child left behind (this handler is
@@ -274,6 +291,7 @@ def _watch(conn: socket.socket, child: int, sweep: bool) -> None:
                 conn.send(b"exit %d" % _exit_code(status))
             except OSError:
                 pass
+            kernel_launcher.remove_cgroup(held)
             os._exit(0)
         try:
             note = conn.recv(64)
@@ -284,6 +302,7 @@ def _watch(conn: socket.socket, child: int, sweep: bool) -> None:
             os.waitpid(child, 0)
             if sweep:
                 supervise.kill_tree(os.getpid())
+            kernel_launcher.remove_cgroup(held)
             os._exit(0)
         if note.startswith(b"signal "):
             try:

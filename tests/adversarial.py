@@ -2,6 +2,8 @@
 score and what its feedback must say. Built from the released notebook, so
 they never drift from it."""
 import json
+import tempfile
+from pathlib import Path
 
 import nbformat
 
@@ -12,6 +14,28 @@ from grader.notebooks import answers_from_file, fill, read, write
 A = "01_elbo"
 SAMPLES = RELEASE.parent / "tests" / "submissions" / A
 FULL = 6  # autograded points of 01_elbo
+# Issue 29's attacks leave evidence here if they ever work (tests/test_adversarial.py looks)
+JUDGE_MARKER = str(Path(tempfile.gettempdir()) / "vaelab-redteam-judge-ran")
+PLANTED = str(Path(tempfile.gettempdir()) / "vaelab-redteam-planted" / "grader" / "references" / f"{A}.pt")
+CANARY = "VAELAB_REDTEAM_CANARY"
+PLANTED_PTH = "zz_vaelab_redteam.pth"
+STARTUP = "/root/.ipython/profile_default/startup/00-vaelab-redteam.py"
+WRITE_EVERYWHERE = f"""
+
+import glob as _glob, os as _os, site as _site
+import vaelab as _vaelab
+_targets = [_os.path.join(_os.path.dirname(_vaelab.__file__), 'drivers.py'), {STARTUP!r},
+            _os.path.join(_site.getsitepackages()[0], {PLANTED_PTH!r})]
+_targets += _glob.glob('/tmp/vaelab-kernels-*/*/results/*.pt') + _glob.glob('/tmp/*/gradebook.db')
+_targets += _glob.glob('/tmp/*/*/gradebook.db') + _glob.glob('/dev/shm/*')
+for _t in _targets:
+    try:
+        _os.makedirs(_os.path.dirname(_t), exist_ok=True)
+        with open(_t, 'a') as _fh:
+            _fh.write('\\nimport os; os.environ["VAELAB_REDTEAM"] = "1"\\n')
+    except OSError:
+        pass
+"""
 
 GOOD = answers_from_file(SAMPLES / "alternative.py")
 HALF = next(m.source for m in catalogue(A) if m.target == "kl_standard_normal" and m.name == "missing_half")
@@ -137,6 +161,18 @@ CASES = {
         "               len(e.free_symbols), default=sympy.Integer(0))\n"
         "    return best.subs({s: names.get(s.name, s) for s in best.free_symbols})\n")},
         FULL - 2, ""),
+    # Issue 29: a string that sympify would run, recorded for the judge; writes to the grader, the
+    # Python environment, startup files and other kernels' outputs; a planted copy of the answers
+    # elsewhere on the machine and a canary in the grader's environment.
+    "sympy_string_for_the_judge": ({**GOOD, "kl_gaussian_1d": (
+        "def kl_gaussian_1d(mu_q, sigma_q, mu_p, sigma_p):\n"
+        f"    return \"__import__('pathlib').Path({JUDGE_MARKER!r}).touch() or 0\"\n")}, FULL - 2, ""),
+    "write_the_grader_and_other_kernels": (_kl(KL_OK, after=WRITE_EVERYWHERE), FULL, ""),
+    "read_planted_answers_and_canary": (_kl(
+        "    import os\n"
+        f"    if os.environ.get({CANARY!r}) or os.path.exists({PLANTED!r}):\n"
+        "        return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)\n"
+        "    return torch.zeros(mu.shape[0])\n"), FULL - 2, ""),
     "network_access": (_kl(KL_OK, after="\n\nimport urllib.request\nurllib.request.urlopen("
                                         "'http://192.0.2.1/', timeout=3)\n"), FULL, ""),
     "huge_output": (_kl(KL_OK, after="\n\nprint('x' * 10_000_000)\n"), FULL, ""),

@@ -5,12 +5,14 @@ them again serially with the plain start, and both runs must agree exactly."""
 import csv
 import os
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
 from grader.grade import main as grade_main
 
-from .adversarial import A, build
+from .adversarial import A, CANARY, JUDGE_MARKER, PLANTED, PLANTED_PTH, STARTUP, build
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +39,16 @@ def _feedback(out, student):
 def two_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("adversarial")
     expectations = build(base / "subs")
+    # issue 29: a copy of the answers elsewhere on the machine, a canary among the grader's variables
+    import grader
+
+    Path(PLANTED).parent.mkdir(parents=True, exist_ok=True)
+    Path(PLANTED).write_bytes((grader.HIDDEN_REFERENCES / f"{A}.pt").read_bytes())
+    Path(JUDGE_MARKER).unlink(missing_ok=True)
+    import vaelab
+
+    drivers = Path(vaelab.__file__).with_name("drivers.py")
+    before = drivers.read_bytes()
     runs = []
     # CI grades the batch once, with two jobs; `make test-full` adds the serial repeat and compares them
     for jobs in ((1, 2) if os.environ.get("VAELAB_TEST_FULL") else (2,)):
@@ -47,9 +59,28 @@ def two_runs(tmp_path_factory):
         with pytest.MonkeyPatch.context() as patch:
             if jobs == 1:  # the serial repeat starts nbgrader and kernels the plain way: the two paths must agree
                 patch.setenv("VAELAB_ZYGOTE", "off")
+            patch.setenv(CANARY, "postgresql://grader:hunter2@db/course")
             assert grade_main([str(base / "subs"), "--out", str(out), "--assignment", A, "--jobs", str(jobs)]) == 0
         runs.append((out, *_read(out)))
+    shutil.rmtree(Path(PLANTED).parents[2], ignore_errors=True)
+    assert drivers.read_bytes() == before, "a kernel changed vaelab/drivers.py"
     return expectations, runs
+
+
+def test_no_student_code_ran_outside_its_sandbox(two_runs):
+    """Issue 29: the judge ran no recorded string, and no kernel wrote the
+    Python environment, the vaelab package or a startup file."""
+    import site
+
+    _, runs = two_runs
+    assert not Path(JUDGE_MARKER).exists()
+    assert not any(Path(p, PLANTED_PTH).exists() for p in site.getsitepackages())
+    assert not Path(STARTUP).exists()
+    for out, scores, _ in runs:
+        assert scores["sympy_string_for_the_judge"] == 4.0
+        assert scores["read_planted_answers_and_canary"] == 4.0
+        assert scores["write_the_grader_and_other_kernels"] == 6.0
+        assert "returned a string" in _feedback(out, "sympy_string_for_the_judge")
 
 
 def test_there_are_at_least_twenty_hostile_cases(two_runs):

@@ -182,7 +182,10 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
             if isinstance(got, _tensor_type) or got is None or \
                     (isinstance(expected, Probes) and isinstance(got, (tuple, list, dict))):
                 raise TypeError
-            got = sp.sympify(got)
+            if isinstance(got, str):  # never parsed: sympify would run it as Python
+                return False, ("returned a string: return a sympy expression built from the inputs "
+                               "(for example sp.log(sigma)), not its text"), ""
+            got = sp.sympify(got, strict=True)  # numbers and sympy objects only
         except (sp.SympifyError, TypeError):
             return False, f"expected a sympy expression, got {type(got).__name__}", ""
     if isinstance(expected, Probes):  # public symbolic case: the answer's values, not the answer

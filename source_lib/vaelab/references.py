@@ -53,9 +53,7 @@ def encode(obj):
 def decode(obj):
     if isinstance(obj, dict):
         if "__sympy__" in obj:
-            import sympy as sp
-
-            return sp.sympify(obj["__sympy__"])  # srepr round-trips through sympify
+            return _safe_sympy(obj["__sympy__"])  # the same reader as for answers: nothing is evaluated
         if "__tuple__" in obj:
             return tuple(decode(o) for o in obj["__tuple__"])
         if "__probes__" in obj:
@@ -142,36 +140,131 @@ def encode_answer(obj, depth: int = 0):
     return _foreign(obj)
 
 
+# What a recorded sympy answer may be built from: the classes an answer to
+# this course's TODOs can contain, called with sympy objects or plain literals.
+# Anything else (a string sympy would parse, an attribute, a subscript, a
+# lambda, a class that parses its arguments such as Lambda or Subs) is refused.
+SAFE_SYMPY_CLASSES = frozenset({
+    "Add", "Mul", "Pow", "Symbol", "Dummy", "Integer", "Rational", "Float",
+    "exp", "log", "sqrt", "Abs", "sign", "sin", "cos", "tan", "sinh", "cosh", "tanh",
+    "asin", "acos", "atan", "atan2", "erf", "erfc", "Min", "Max", "floor", "ceiling", "re", "im", "conjugate",
+})  # no factorial, gamma or the like: factorial(10**15) would be computed on construction
+SAFE_SYMPY_CONSTANTS = frozenset({"pi", "E", "I", "oo", "nan", "zoo", "true", "false", "True", "False", "None"})
+MAX_SYMPY_CHARS = 100_000
+MAX_SYMPY_NODES = 20_000
+MAX_SYMPY_DEPTH = 100
+MAX_SYMPY_INT = 10 ** 15
+MAX_SYMPY_EXPONENT = 1_000
+_ASSUMPTIONS = frozenset({"positive", "negative", "nonnegative", "nonpositive", "real", "integer", "finite",
+                          "nonzero", "zero", "extended_real", "complex", "rational", "commutative", "odd", "even",
+                          "prime", "imaginary", "extended_positive", "extended_negative"})
+
+
 def _safe_sympy(text: str):
-    """Rebuild a sympy expression from ``srepr`` text without ``eval``."""
+    """Rebuild a sympy expression from ``srepr`` text without evaluating it.
+
+    The text is parsed with :mod:`ast` (which runs nothing) and rebuilt node by
+    node: calls of the classes in :data:`SAFE_SYMPY_CLASSES`, the constants in
+    :data:`SAFE_SYMPY_CONSTANTS` and literals. Strings reach only ``Symbol``
+    and ``Dummy`` (as names) and ``Float`` (as a number); no string is ever
+    handed to a sympy function that parses it. Size, depth, integer and
+    exponent limits keep a hostile expression from costing the reader more
+    than a legitimate one. Raises ValueError for anything else."""
     import ast
+    import math
+    import re
 
     import sympy as sp
 
-    if not isinstance(text, str) or len(text) > 200_000:
-        raise ValueError("expression too long")
-    tree = ast.parse(text, mode="eval")
+    if not isinstance(text, str) or len(text) > MAX_SYMPY_CHARS:
+        raise ValueError("expression missing or too long")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+        raise ValueError(f"not an expression ({type(err).__name__})") from None
+    count = [0]
+    number = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
-    def build(node):
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
-            return node.value
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
-            return -build(node.operand)
-        if isinstance(node, ast.Tuple):
-            return tuple(build(e) for e in node.elts)
+    def literal(node, depth):
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float, bool, str) or \
+                isinstance(node, ast.Constant) and node.value is None:
+            value = node.value
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and \
+                isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float):
+            value = -node.operand.value
+        else:
+            return build(node, depth)
+        if type(value) is int and abs(value) > MAX_SYMPY_INT:
+            raise ValueError("integer too large")
+        if type(value) is float and not math.isfinite(value):
+            raise ValueError("non-finite literal")
+        if type(value) is str and len(value) > 200:
+            raise ValueError("string too long")
+        return value
+
+    def build(node, depth):
+        count[0] += 1
+        if count[0] > MAX_SYMPY_NODES or depth > MAX_SYMPY_DEPTH:
+            raise ValueError("expression too large")
         if isinstance(node, ast.Name):
-            value = getattr(sp, node.id, None)
-            if isinstance(value, sp.Basic):  # singletons: pi, E, oo, I, nan, zoo
-                return value
-            raise ValueError(f"name {node.id!r} is not a sympy constant")
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            constructor = getattr(sp, node.func.id, None)
-            if not (isinstance(constructor, type) and issubclass(constructor, sp.Basic)):
-                raise ValueError(f"{node.func.id!r} is not a sympy class")
-            return constructor(*[build(a) for a in node.args], **{k.arg: build(k.value) for k in node.keywords})
-        raise ValueError(f"unexpected {type(node).__name__} in an expression")
+            if node.id not in SAFE_SYMPY_CONSTANTS:
+                raise ValueError(f"name {node.id!r} is not allowed in an answer")
+            plain = {"True": True, "False": False, "None": None, "true": sp.true, "false": sp.false}
+            return plain[node.id] if node.id in plain else getattr(sp, node.id)
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            raise ValueError(f"unexpected {type(node).__name__} in an expression")
+        name = node.func.id
+        if name not in SAFE_SYMPY_CLASSES:
+            raise ValueError(f"{name!r} is not allowed in an answer")
+        args = [literal(a, depth + 1) for a in node.args]
+        kwargs = {k.arg: literal(k.value, depth + 1) for k in node.keywords}
+        if any(k is None for k in kwargs):
+            raise ValueError("** in an expression")
+        if name in ("Symbol", "Dummy"):
+            if len(args) != 1 or type(args[0]) is not str or not args[0].isprintable():
+                raise ValueError(f"{name} takes one printable name")
+            if name == "Dummy":
+                kwargs.pop("dummy_index", None)
+            if any(k not in _ASSUMPTIONS or type(v) is not bool for k, v in kwargs.items()):
+                raise ValueError(f"{name} assumptions must be named true/false flags")
+            return getattr(sp, name)(args[0], **kwargs)
+        if name == "Float":
+            precision = kwargs.pop("precision", 53)
+            if kwargs or len(args) != 1 or type(precision) is not int or not 1 <= precision <= 2000:
+                raise ValueError("Float takes one number and a precision")
+            value = args[0]
+            if type(value) is str and not number.fullmatch(value.strip()):
+                raise ValueError("Float takes a number")
+            if type(value) not in (int, float, str):
+                raise ValueError("Float takes a number")
+            return sp.Float(value, precision=precision)
+        if name in ("Integer", "Rational"):
+            if kwargs or not 1 <= len(args) <= 2 or any(type(a) is not int for a in args):
+                raise ValueError(f"{name} takes integers")
+            if len(args) == 2 and args[1] == 0:
+                return sp.zoo if args[0] else sp.nan
+            return sp.Rational(*args) if name == "Rational" else sp.Integer(args[0])
+        if kwargs:
+            raise ValueError(f"{name} takes no keywords in an answer")
+        if not all(isinstance(a, sp.Basic) for a in args):
+            raise ValueError(f"{name} takes sympy objects only")
+        if name == "Pow" and len(args) == 2 and isinstance(args[1], sp.Rational):
+            if max(abs(args[1].p), abs(args[1].q)) > MAX_SYMPY_EXPONENT:
+                raise ValueError("exponent too large")
+            if isinstance(args[0], sp.Rational) and \
+                    max(args[0].p.bit_length(), args[0].q.bit_length()) * abs(args[1].p) > 100_000:
+                raise ValueError("power too large")  # an integer power is computed on construction
+        return getattr(sp, name)(*args)
 
-    return build(tree.body)
+    try:
+        result = build(tree.body, 0)
+    except RecursionError:
+        raise ValueError("expression nested too deeply") from None
+    except (TypeError, AttributeError, ArithmeticError) as err:
+        raise ValueError(f"not a valid expression ({type(err).__name__})") from None
+    if not isinstance(result, sp.Basic):
+        raise ValueError("not a sympy expression")
+    return result
 
 
 class Foreign:
