@@ -205,6 +205,19 @@ def build_root(rootfs, home, allow, hide=(), tmp_mb=256, proc=False) -> None:
     checkouts, /root, /home, other kernels' homes, the grading folders."""
     rootfs = os.path.abspath(rootfs)
     sys_mount("tmpfs", rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m,mode=755")
+    os.makedirs(rootfs + "/dev", mode=0o755)
+    sys_mount("tmpfs", rootfs + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
+    for device in DEVICES:
+        if os.path.exists("/dev/" + device):
+            _mountpoint_for("/dev/" + device, rootfs + "/dev/" + device)
+            sys_mount("/dev/" + device, rootfs + "/dev/" + device, None, MS_BIND)
+    for name, link in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                       ("stderr", "/proc/self/fd/2")):
+        os.symlink(link, rootfs + "/dev/" + name)
+    for folder in ("/tmp", "/dev/shm"):  # private, size-capped, gone with the namespace; first, so
+        # that an allowed path or a home under /tmp (a checkout in /tmp) is bound on top of it
+        os.makedirs(rootfs + folder, mode=0o755, exist_ok=True)
+        sys_mount("tmpfs", rootfs + folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(tmp_mb)}m,mode=1777")
     covered = []
     for path in sorted({os.path.abspath(p) for p in allow}, key=len):
         if not os.path.lexists(path) or any(path == c or path.startswith(c + "/") for c in covered):
@@ -224,18 +237,6 @@ def build_root(rootfs, home, allow, hide=(), tmp_mb=256, proc=False) -> None:
             else:
                 sys_mount("/dev/null", rootfs + path, None, MS_BIND)
                 sys_mount(None, rootfs + path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
-    os.makedirs(rootfs + "/dev", mode=0o755)
-    sys_mount("tmpfs", rootfs + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
-    for device in DEVICES:
-        if os.path.exists("/dev/" + device):
-            _mountpoint_for("/dev/" + device, rootfs + "/dev/" + device)
-            sys_mount("/dev/" + device, rootfs + "/dev/" + device, None, MS_BIND)
-    for name, link in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                       ("stderr", "/proc/self/fd/2")):
-        os.symlink(link, rootfs + "/dev/" + name)
-    for folder in ("/tmp", "/dev/shm"):  # private, size-capped, gone with the namespace
-        os.makedirs(rootfs + folder, mode=0o755, exist_ok=True)
-        sys_mount("tmpfs", rootfs + folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(tmp_mb)}m,mode=1777")
     home = os.path.abspath(home)  # after /tmp: a home under /tmp stays visible on the private one
     os.makedirs(rootfs + home, mode=0o755, exist_ok=True)
     _bind(home, rootfs + home, writable=True)
