@@ -32,8 +32,8 @@ def main() -> None:
     if kind == "kernel":
         connection_file, *extra = args
         message = {"home": request["home"], "hide": request["hide"], "kernels_root": request["kernels_root"],
-                   "sandbox": request.get("sandbox"), "cgroups": request.get("cgroups"), "connection_file": os.path.abspath(connection_file),
-                   "extra": extra}
+                   "sandbox": request.get("sandbox"), "cgroups": request.get("cgroups"),
+                   "connection_file": os.path.abspath(connection_file), "extra": extra}
         if "exec" in request:  # code run in the kernel's place (tests of the sandbox)
             message["exec"] = request["exec"]
     else:

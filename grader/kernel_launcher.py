@@ -2,20 +2,22 @@
 worker's ``python3`` kernelspec, written by grader/seal.py).
 
     [unshare --mount --pid ...] python kernel_launcher.py --home DIR
-        [--hide PATH ...] [--kernels-root DIR] PYTHON CONNECTION_FILE
+        [--rootfs DIR --allow PATH ... --tmp-mb N --cgroups JSON]
+        [--hide PATH ...] [--kernels-root DIR] --drop-capabilities PYTHON CONNECTION_FILE
 
 Inside a private mount and PID namespace (when ``unshare`` put it there):
-an empty, read-only tmpfs is mounted over every --hide path (the hidden
-answers, the solutions, the grading folder, ...), and over --kernels-root,
-the folder of all kernels' homes, after which only this kernel's own home is
-bound back. Then the connection file is copied into the home, the process
-moves there, and ipykernel is started through ``setpriv`` with every
+the process joins a cgroup of its own (``--cgroups``), hands the home to a
+fresh unprivileged user (when the grader is the machine's root), builds an
+allow-list file system on --rootfs (:func:`build_root`: the --allow paths
+read-only, the home writable, a private /tmp and /dev/shm) and pivots into
+it. ipykernel is then started through ``setpriv`` as that user, with every
 capability dropped and no way to gain one, so the kernel can neither undo
-the mounts nor look at other processes. This script stays as the namespace's
-first process (PID 1, whose special signal rules the kernel must not
-inherit): it passes signals on and exits with the kernel's status. Without a namespace only the home and
-environment change. A standalone script on purpose: it imports nothing from
-the course.
+the mounts nor look at other processes. This script stays as the
+namespace's first process (PID 1, whose special signal rules the kernel must
+not inherit): it passes signals on and exits with the kernel's status.
+Without a namespace only the home and environment change. A standalone
+script on purpose: it imports nothing from the course; grader/zygote.py
+builds the same sandbox with the functions here.
 """
 import argparse
 import ctypes
@@ -88,16 +90,21 @@ def _mountpoint_for(source, target) -> None:
             pass
 
 
-def kernel_uid() -> int | None:
-    """A fresh, unprivileged user for one kernel when this process is the
-    machine's real root (an identity uid map), else None (in a user namespace
-    only root is mapped, and the read-only mounts do the work alone)."""
+def real_root() -> bool:
+    """Whether this process is the machine's root: uid 0 with the identity uid
+    map (in a user namespace only root is mapped, so no other user exists)."""
     try:
         with open("/proc/self/uid_map") as fh:
             whole = fh.read().split() == ["0", "0", "4294967295"]
     except OSError:
         whole = False
-    if os.geteuid() != 0 or not whole:
+    return os.geteuid() == 0 and whole
+
+
+def kernel_uid() -> int | None:
+    """A fresh, unprivileged user for one kernel where :func:`real_root`, else
+    None (the read-only mounts then do the work alone)."""
+    if not real_root():
         return None
     return FIRST_KERNEL_UID + secrets.randbelow((1 << 31) - FIRST_KERNEL_UID - 1)
 

@@ -75,9 +75,9 @@ def _probe_check(tmp: Path) -> str:
     (tmp / "kernels" / "other").mkdir()
     (tmp / "kernels" / "other" / "results").write_text("theirs")
     (tmp / "conn.json").write_text("{}")
-    from grader.kernel_launcher import kernel_uid
+    from grader.kernel_launcher import real_root
 
-    own_user = kernel_uid() is not None
+    own_user = real_root()
     return ("import os, sys\n"
             "hidden = os.path.exists('{s}/answer') or os.path.exists('{k}/other/results') or os.path.exists({g!r})\n"
             "mine = os.path.exists(os.path.join(os.getcwd(), 'kernel-connection.json'))\n"
@@ -157,8 +157,8 @@ def sandbox_spec(rootfs: Path) -> dict:
     return {"rootfs": str(rootfs), "allow": list(allowed_paths()), "tmp_mb": TMP_MB}
 
 
-def _launcher_sandbox_args(rootfs: Path) -> list:
-    spec = sandbox_spec(rootfs)
+def _launcher_sandbox_args(rootfs: Path, spec: dict | None = None) -> list:
+    spec = spec or sandbox_spec(rootfs)
     return ["--rootfs", spec["rootfs"], *itertools.chain.from_iterable(("--allow", p) for p in spec["allow"]),
             "--tmp-mb", str(spec["tmp_mb"])]
 
@@ -172,13 +172,13 @@ def _batch_cgroups() -> dict:
     cgroup, in which each kernel gets a cgroup of its own (memory, pids, CPU
     for the kernel's whole process tree). {} where the grader cannot make
     them (cgroup v2, or not root): the per-process caps still apply."""
-    from grader.kernel_launcher import cgroup_dirs, kernel_uid
+    from grader.kernel_launcher import cgroup_dirs, real_root
 
     with _lock:
         if _CGROUPS:
             return _CGROUPS[0]
         made = {}
-        if kernel_uid() is not None and os.environ.get("VAELAB_KERNEL_CGROUPS", "").lower() not in ("off", "0", "no"):
+        if real_root() and os.environ.get("VAELAB_KERNEL_CGROUPS", "").lower() not in ("off", "0", "no"):
             name = f"vaelab-batch-{os.getpid()}-{os.urandom(3).hex()}"
             for controller, folder in cgroup_dirs().items():
                 try:
@@ -197,11 +197,11 @@ def cgroup_spec(cpus: int = 1) -> dict | None:
     dirs = _batch_cgroups()
     if not dirs:
         return None
-    limits = {"memory": {"memory.limit_in_bytes": sandbox._memory_cap_mb() * 2**20},
-              "pids": {"pids.max": PIDS_PER_KERNEL},
+    cap_mb = sandbox._memory_cap_mb()
+    limits = {"pids": {"pids.max": PIDS_PER_KERNEL},
               "cpu": {"cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": max(1, int(cpus)) * 100_000}}
-    if sandbox._memory_cap_mb() <= 0:
-        limits.pop("memory")
+    if cap_mb > 0:
+        limits["memory"] = {"memory.limit_in_bytes": cap_mb * 2**20}
     return {"dirs": dirs, "limits": {k: v for k, v in limits.items() if k in dirs}}
 
 
@@ -413,10 +413,10 @@ def prepare(work: Path, assignment: str, cpus: int = 1) -> dict:
         shutil.copy(cached, home / "cache" / cached.name)
     prefix, _ = isolation()
     argv = [*prefix, sys.executable, str(LAUNCHER), "--home", str(home)]
+    walls, cgroups = sandbox_spec(_rootfs()), cgroup_spec(cpus)
     if prefix:
         argv += [*itertools.chain.from_iterable(("--hide", p) for p in _HIDDEN),
-                 "--kernels-root", str(_kernel_root()), "--drop-capabilities", *_launcher_sandbox_args(_rootfs())]
-        cgroups = cgroup_spec(cpus)
+                 "--kernels-root", str(_kernel_root()), "--drop-capabilities", *_launcher_sandbox_args(None, walls)]
         if cgroups and prefix == _NAMESPACES[0]:
             argv += ["--cgroups", json.dumps(cgroups)]
     argv += [sys.executable]
@@ -426,8 +426,8 @@ def prepare(work: Path, assignment: str, cpus: int = 1) -> dict:
     if socket_path is not None:  # forked from the pre-imported template, the same sandbox
         request = work / "jupyter" / "kernel-request.json"
         request.write_text(json.dumps({"socket": str(socket_path), "home": str(home), "hide": list(_HIDDEN),
-                                       "kernels_root": str(_kernel_root()), "sandbox": sandbox_spec(_rootfs()),
-                                       "cgroups": cgroup_spec(cpus), "fallback": argv}))
+                                       "kernels_root": str(_kernel_root()), "sandbox": walls,
+                                       "cgroups": cgroups, "fallback": argv}))
         argv = [sys.executable, "-I", "-S", str(CLIENT), str(request)]
     argv += ["{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps(
@@ -604,9 +604,9 @@ def apply(gradebook_url: str, notebook: Path, assignment: str, student: str, ver
 def describe() -> dict:
     prefix, reason = isolation()
     if prefix:
-        from grader.kernel_launcher import kernel_uid
+        from grader.kernel_launcher import real_root
 
-        user = "its own unprivileged user" if kernel_uid() is not None else "the user namespace's root"
+        user = "its own unprivileged user" if real_root() else "the user namespace's root"
         cgroups = _CGROUPS[0] if _CGROUPS else {}
         caps = (f"one cgroup per kernel ({', '.join(sorted(cgroups))})" if cgroups else "per-process caps only")
         kernel = (f"private mount + PID namespaces, an allow-list root ({len(allowed_paths())} read-only paths, "

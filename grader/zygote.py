@@ -72,7 +72,7 @@ sys.modules.setdefault("rfc3987_syntax", None)  # as grader/nbgrader_cli.py: 0.8
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+from kernel_launcher import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC  # noqa: E402
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_CAPBSET_DROP = 24
@@ -89,22 +89,13 @@ PRELOAD = ("numpy", "torch", "torch.nn.functional", "matplotlib.pyplot", "sympy"
            "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.debugger", "IPython.core.completerlib",
            "IPython.extensions.storemagic", "psutil", "sqlite3", "tornado.queues", "tornado.platform.asyncio")
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+_libc = kernel_launcher._libc
+_check = kernel_launcher._check
 
 
 def _prctl(option: int, arg2: int = 0) -> None:
     _check(_libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)),
            f"prctl({option})")
-
-
-def _mount(source, target, fstype, flags) -> None:
-    _check(_libc.mount(source, target, fstype, ctypes.c_ulong(flags), None), f"mount {target.decode()}")
 
 
 def drop_capabilities(uid=None) -> None:
@@ -210,7 +201,7 @@ def _init(request: dict, stdio: tuple) -> None:
     the kernel's status."""
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        _mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        kernel_launcher.sys_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         relay = kernel_launcher.init_signals()
         kernel = os.fork()
     except BaseException:
@@ -241,7 +232,7 @@ def _handle(conn: socket.socket, zygote: int) -> None:
             _prctl(PR_SET_CHILD_SUBREAPER, 1)  # what nbgrader leaves behind comes back to this handler
         else:
             _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
-            _mount(b"none", b"/", None, MS_REC | MS_PRIVATE)
+            kernel_launcher.sys_mount("none", "/", None, MS_REC | MS_PRIVATE)
             home = request["home"]
             if request.get("connection_file"):
                 connection = os.path.join(home, "kernel-connection.json")

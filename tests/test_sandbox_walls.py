@@ -18,7 +18,7 @@ import torch
 
 import grader
 from grader import seal
-from grader.kernel_launcher import kernel_uid
+from grader.kernel_launcher import real_root
 from vaelab import checks, references
 
 ROOT = Path(grader.__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ def test_a_kernel_writes_only_its_own_space_and_reads_nothing_of_the_machine(tmp
     assert found["other_homes"] == []
     assert "DB_URL" not in found["env"] and "VAELAB_CANARY" not in found["env"]
     assert found["home_writable"]
-    if kernel_uid() is not None:  # the grader is root: the kernel is a user of its own
+    if real_root():  # the grader is root: the kernel is a user of its own
         assert found["uid"] >= 1 << 20
     assert _snapshot(targets["write"]) == before  # nothing outside the kernel's space changed
     assert (other / "kl_standard_normal.pt").read_bytes() == b"the victim's recorded outputs"
