@@ -607,7 +607,7 @@ def describe() -> dict:
         from grader.kernel_launcher import real_root
 
         user = "its own unprivileged user" if real_root() else "the user namespace's root"
-        cgroups = _CGROUPS[0] if _CGROUPS else {}
+        cgroups = _batch_cgroups()  # made here if no kernel has asked yet: the line says what kernels will get
         caps = (f"one cgroup per kernel ({', '.join(sorted(cgroups))})" if cgroups else "per-process caps only")
         kernel = (f"private mount + PID namespaces, an allow-list root ({len(allowed_paths())} read-only paths, "
                   f"its home, private /tmp and /dev/shm of {TMP_MB} MB), {user}, no capabilities, {caps}")
