@@ -272,6 +272,19 @@ def seal_mounts(home, hide=(), kernels_root=None, sandbox=None) -> None:
                proc=sandbox.get("proc", False))
 
 
+def enter_sandbox(home, hide=(), kernels_root=None, sandbox=None, cgroups=None) -> tuple:
+    """What only a privileged process can do for a kernel, in this order: its
+    cgroup (``cgroups``: {"dirs", "limits"}), its user (owner of ``home``),
+    its file system (:func:`seal_mounts`). The caller then drops privileges
+    and becomes the kernel. Returns ``(uid or None, held cgroups)``. Used by
+    :func:`main` and by grader/zygote.py, so both starts build one sandbox."""
+    held = enter_cgroup(cgroups["dirs"], cgroups["limits"]) if cgroups else []
+    uid = kernel_uid()
+    give_home(home, uid)
+    seal_mounts(home, hide, kernels_root, sandbox)
+    return uid, held
+
+
 def default_allow() -> list:
     """What a kernel needs to run Python and nothing of the course: the
     system's programs and libraries, /etc, /sys and the interpreter's prefixes."""
@@ -329,15 +342,11 @@ def main() -> None:
     env = kernel_env(os.environ, home)
     kernel = [args.python, "-m", "ipykernel_launcher", "-f", connection, *extra]
     if args.drop_capabilities:  # in the namespaces: the allow-list root, then a powerless (unprivileged) user
-        if args.cgroups:
-            import json
+        import json
 
-            spec = json.loads(args.cgroups)
-            enter_cgroup(spec["dirs"], spec["limits"])
-        uid = kernel_uid()
-        give_home(home, uid)
-        seal_mounts(home, args.hide, args.kernels_root,
-                    {"rootfs": args.rootfs, "allow": args.allow, "tmp_mb": args.tmp_mb, "proc": os.getpid() == 1})
+        uid, _ = enter_sandbox(home, args.hide, args.kernels_root,
+                               {"rootfs": args.rootfs, "allow": args.allow, "tmp_mb": args.tmp_mb,
+                                "proc": os.getpid() == 1}, json.loads(args.cgroups) if args.cgroups else None)
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         user = ["--reuid", str(uid), "--regid", str(uid), "--clear-groups"] if uid is not None else []
         kernel = [setpriv, *user, "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all",

@@ -238,12 +238,9 @@ def _handle(conn: socket.socket, zygote: int) -> None:
                 connection = os.path.join(home, "kernel-connection.json")
                 shutil.copyfile(request["connection_file"], connection)
                 os.chmod(connection, 0o600)
-            if request.get("cgroups"):  # the kernel's tree shares one memory, pid and CPU cap
-                held = kernel_launcher.enter_cgroup(request["cgroups"]["dirs"], request["cgroups"]["limits"])
-            request["uid"] = kernel_launcher.kernel_uid()
-            kernel_launcher.give_home(home, request["uid"])
-            kernel_launcher.seal_mounts(home, request.get("hide", []), request.get("kernels_root"),
-                                        request.get("sandbox"))
+            request["uid"], held = kernel_launcher.enter_sandbox(
+                home, request.get("hide", []), request.get("kernels_root"), request.get("sandbox"),
+                request.get("cgroups"))
             _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
             for signum in RELAYED:  # the init keeps these until its own relay is in place
                 signal.signal(signum, signal.SIG_IGN)
