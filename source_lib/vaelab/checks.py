@@ -183,8 +183,7 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
                     (isinstance(expected, Probes) and isinstance(got, (tuple, list, dict))):
                 raise TypeError
             if isinstance(got, str):  # never parsed: sympify would run it as Python
-                return False, ("returned a string: return a sympy expression built from the inputs "
-                               "(for example sp.log(sigma)), not its text"), ""
+                return False, "returned a string: return the sympy expression itself, not its text", ""
             got = sp.sympify(got, strict=True)  # numbers and sympy objects only
         except (sp.SympifyError, TypeError):
             return False, f"expected a sympy expression, got {type(got).__name__}", ""
