@@ -29,6 +29,7 @@ not run where its code runs, and the answer files are not visible to it.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import itertools
@@ -127,13 +128,40 @@ def isolation() -> tuple:
     return [], reason
 
 
+_AT_EXIT: list = []
+
+
+def _clean_at_exit() -> None:
+    """A process that made kernel homes or cgroups removes them when it exits,
+    even if it never called :func:`cleanup` (a Dask worker, a test)."""
+    if not _AT_EXIT:
+        _AT_EXIT.append(os.getpid())
+        atexit.register(_cleanup_if_owner, os.getpid())
+
+
+def _cleanup_if_owner(pid: int) -> None:
+    if os.getpid() == pid:  # not in a forked child, whose exit must leave the batch alone
+        cleanup(kill=True)
+
+
+def _remove_roots_of_dead_batches() -> None:
+    """Kernel homes of a grader that ended without cleaning up (killed, or a Dask
+    worker stopped by its nanny): removed by the next batch on this machine."""
+    for stale in Path(tempfile.gettempdir()).glob("vaelab-kernels-*-*"):
+        owner = stale.name.split("-")[2]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def _kernel_root() -> Path:
     """One folder per batch for kernel homes."""
     with _lock:
         if not _ROOT_DIR:
-            root = Path(tempfile.mkdtemp(prefix="vaelab-kernels-"))
+            _remove_roots_of_dead_batches()
+            root = Path(tempfile.mkdtemp(prefix=f"vaelab-kernels-{os.getpid()}-"))
             (root / "inputs").mkdir()
             _ROOT_DIR.append(root)
+            _clean_at_exit()
         return _ROOT_DIR[0]
 
 
@@ -180,7 +208,9 @@ def _batch_cgroups() -> dict:
         made = {}
         if real_root() and os.environ.get("VAELAB_KERNEL_CGROUPS", "").lower() not in ("off", "0", "no"):
             name = f"vaelab-batch-{os.getpid()}-{os.urandom(3).hex()}"
+            _clean_at_exit()
             for controller, folder in cgroup_dirs().items():
+                _remove_cgroups_of_dead_batches(Path(folder))
                 try:
                     os.mkdir(os.path.join(folder, name), 0o755)
                     made[controller] = os.path.join(folder, name)
@@ -205,16 +235,38 @@ def cgroup_spec(cpus: int = 1) -> dict | None:
     return {"dirs": dirs, "limits": {k: v for k, v in limits.items() if k in dirs}}
 
 
+def _remove_cgroup_tree(folder: Path) -> None:
+    """A batch cgroup and its kernels' (empty ones only: a cgroup with a live process stays)."""
+    for child in sorted(folder.glob("kernel-*")):
+        with contextlib.suppress(OSError):
+            child.rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _remove_cgroups_of_dead_batches(parent: Path) -> None:
+    """Batch cgroups whose grader died without cleaning up (killed): removed by the next batch."""
+    for stale in parent.glob("vaelab-batch-*"):
+        owner = stale.name.split("-")[2]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            _remove_cgroup_tree(stale)
+
+
+def sweep_dead_batches() -> None:
+    """Remove what graders that are gone left behind: kernel homes and batch cgroups."""
+    from grader.kernel_launcher import cgroup_dirs
+
+    _remove_roots_of_dead_batches()
+    for folder in cgroup_dirs().values():
+        _remove_cgroups_of_dead_batches(Path(folder))
+
+
 def _remove_batch_cgroups() -> None:
     with _lock:
         made = _CGROUPS[0] if _CGROUPS else {}
         _CGROUPS.clear()
     for folder in made.values():
-        for child in sorted(Path(folder).glob("kernel-*")):
-            with contextlib.suppress(OSError):
-                child.rmdir()
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)
+        _remove_cgroup_tree(Path(folder))
 
 
 def _rootfs() -> Path:

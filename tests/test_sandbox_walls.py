@@ -265,3 +265,27 @@ def test_grading_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path, mo
         seal.cleanup()
         monkeypatch.delenv("VAELAB_KERNEL_ISOLATION")
         seal.isolation.cache_clear()
+
+
+LEAVE = """
+import os, sys
+from grader import seal
+print(seal._kernel_root(), *sorted(seal._batch_cgroups().values()), flush=True)
+if sys.argv[1] == "killed":
+    os.kill(os.getpid(), 9)
+"""
+
+
+def test_kernel_homes_and_cgroups_do_not_outlive_their_grader(tmp_path):
+    """A process that made them and never called seal.cleanup (a Dask worker, a
+    test) removes them at exit; what a grader killed outright leaves, the next
+    batch removes (cgroups only where this machine gives per-kernel ones)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runs = {how: subprocess.run([sys.executable, "-c", LEAVE, how], capture_output=True, text=True, env=env,
+                                timeout=120, cwd=tmp_path) for how in ("exits", "killed")}
+    made = {how: [Path(p) for p in run.stdout.split()] for how, run in runs.items()}
+    assert made["exits"] and not any(p.exists() for p in made["exits"])
+    assert all(p.exists() for p in made["killed"])  # killed: nothing could run
+    assert made["killed"][0].exists()
+    subprocess.run([sys.executable, "-c", LEAVE, "exits"], env=env, timeout=120, cwd=tmp_path, check=True)
+    assert not any(p.exists() for p in made["killed"])  # the next batch removed the killed one's
