@@ -72,14 +72,14 @@ def test_no_student_code_ran_outside_its_sandbox(two_runs):
     Python environment, the vaelab package or a startup file."""
     import site
 
-    _, runs = two_runs
+    expectations, runs = two_runs
     assert not Path(JUDGE_MARKER).exists()
     assert not any(Path(p, PLANTED_PTH).exists() for p in site.getsitepackages())
     assert not Path(STARTUP).exists()
-    for out, scores, _ in runs:
-        assert scores["sympy_string_for_the_judge"] == 4.0
-        assert scores["read_planted_answers_and_canary"] == 4.0
-        assert scores["write_the_grader_and_other_kernels"] == 6.0
+    for out, scores, _ in runs:  # each earns exactly its honest part: the most adversarial.py allows
+        for name in ("sympy_string_for_the_judge", "read_planted_answers_and_canary",
+                     "write_the_grader_and_other_kernels"):
+            assert scores[name] == expectations[name][0], (name, scores[name])
         assert "returned a string" in _feedback(out, "sympy_string_for_the_judge")
 
 
