@@ -7,7 +7,9 @@ their short configuration) and records each cell's seconds and the total in
 
 - each cell ``max(CELL_FLOOR, CELL_FACTOR x its reference time)``, never more
   than the global cap ``VAELAB_CELL_TIMEOUT`` (120 s); cells the reference
-  does not have (a student's own) get the cap;
+  does not have (a student's own) get ``VAELAB_EXTRA_CELL_TIMEOUT``
+  (CELL_FLOOR): such a cell earns no points of its own, so when it runs
+  longer it is blanked and everything else is graded;
 - each notebook ``NOTEBOOK_FACTOR x the reference total + NOTEBOOK_SLACK``
   for the whole nbgrader run, kernel start included.
 
@@ -96,6 +98,13 @@ def cell_budgets(assignment: str) -> dict:
     cap = cell_cap()
     cells = load().get(assignment, {}).get("cells", {})
     return {key: round(min(cap, max(CELL_FLOOR, CELL_FACTOR * seconds)), 1) for key, seconds in cells.items()}
+
+
+def extra_cell_timeout() -> float:
+    """Seconds for a cell the reference does not have (one the student added):
+    ``VAELAB_EXTRA_CELL_TIMEOUT``, else CELL_FLOOR. Such a cell earns no points
+    of its own; when it runs longer it is blanked and the rest is graded."""
+    return min(cell_cap(), float(os.environ.get("VAELAB_EXTRA_CELL_TIMEOUT", CELL_FLOOR)))
 
 
 def notebook_budget(assignment: str) -> float:

@@ -134,7 +134,8 @@ def _unpack(data: bytes, dest: Path) -> None:
 def bundle(out: Path, student: str, assignment: str) -> bytes:
     """What a worker needs to grade one notebook of the course folder ``out``."""
     return _pack(out, [Path("submitted") / student / assignment, Path("template") / "gradebook.db",
-                       Path("template") / "assignments" / assignment])
+                       Path("template") / "assignments" / assignment,
+                       Path("collection-notes") / f"{student}__{assignment}.json"])
 
 
 _WORKER_LOCK = threading.Lock()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 ROSTER_COLUMNS = ("student_id", "lms_id", "name", "email")
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -156,12 +156,21 @@ def main(argv=None) -> int:
 # ------------------------------------------------------------ feedback bundle
 def _original_names(grading: Path) -> dict:
     """{(student, assignment): the file's name in the LMS zip it came from},
-    read back from nbgrader's zip_collect folders (empty for folder batches)."""
+    read back from ``collected.json`` (written by ``make grade`` as it reads
+    the zip), or from nbgrader's zip_collect folders of older batches; empty
+    for folder batches."""
+    import json
     import re
 
     from grader.grade import DEFAULT_NAME_PATTERN
 
     found = {}
+    try:
+        for key, origin in json.loads((grading / "collected.json").read_text()).items():
+            student, _, assignment = key.partition("/")
+            found[(student, assignment)] = PurePosixPath(origin["entry"].replace("\\", "/")).name
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        pass
     for path in sorted((grading / "downloaded").glob("*/extracted/**/*.ipynb")):
         assignment = path.relative_to(grading / "downloaded").parts[0]
         match = re.match(DEFAULT_NAME_PATTERN, "/" + path.name)
@@ -205,6 +214,9 @@ def feedback_bundle(grading: Path, lms: str, roster_path: Path | None = None) ->
     bundles, problems = {}, []
     for html in sorted(feedback.glob("*/*/*.html")):
         student, assignment = html.parts[-3], html.parts[-2]
+        if any(p.is_symlink() for p in (html, html.parent, html.parent.parent)) or not html.is_file():
+            problems.append(f"{student}/{assignment}: {html.name} is not a regular file the grader wrote; left out")
+            continue
         original = originals.get((student, assignment))
         person = roster.get(student)
         if original is None and person is None:

@@ -4,7 +4,8 @@
 
 SUBMISSIONS is a folder in nbgrader's layout
 (``<student>/<assignment>/<assignment>.ipynb``) or an LMS zip of notebooks
-named ``<student>_..._<assignment>.ipynb`` (sorted by nbgrader's zip_collect).
+named ``<student>_..._<assignment>.ipynb``, read entry by entry
+(grader/intake.py: no symbolic link is followed, no bad entry stops the batch).
 
 Steps, in order:
 1. prepare the course folder under --out: the source notebooks, a *template*
@@ -173,6 +174,7 @@ def _config(root: Path, db_url: str, execute: dict | None = None) -> str:
                  f"c.TrackedExecute.cell_budgets = {execute['budgets']!r}\n"
                  f"c.TrackedExecute.timeout = {int(execute['cap'])}\n"
                  f"c.TrackedExecute.skip_cells = {list(execute.get('skip', []))!r}\n"
+                 f"c.TrackedExecute.unknown_cell_timeout = {float(execute.get('extra', 0))!r}\n"
                  "c.TrackedExecute.interrupt_on_timeout = False\n"
                  # the outputs are saved by then; the supervisor ends whatever the kernel left anyway
                  "c.TrackedExecute.shutdown_kernel = 'immediate'\n")
@@ -214,22 +216,36 @@ def prepare_course(out: Path, names: list, db_url: str | None = None) -> str:
 
 # ---------------------------------------------------------------- collecting
 def collect(source: Path, out: Path, names: list, pattern: str) -> tuple[list, list]:
-    """Put submissions under out/submitted/; return (pairs to grade, problems)."""
+    """Put submissions under out/submitted/ (grader/intake.py: regular files
+    only, LMS zips entry by entry); return (pairs to grade, problems). A bad
+    file or entry is reported and skipped; it never stops the batch."""
+    from grader import intake
+
     submitted, problems = out / "submitted", []
+    limits = intake.Limits.from_env()
+    notes: dict = {}  # (student, assignment) -> sentences about files left out, for the feedback
     if source.is_file() and zipfile.is_zipfile(source):
-        for name in names:
-            archive = out / "downloaded" / name / "archive"
-            archive.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, archive / source.name)
-            result = _nbgrader(["zip_collect", name, "--force",
-                                f"--FileNameCollectorPlugin.named_regexp={pattern}"], cwd=out)
-            if result.returncode != 0:
-                problems.append(Outcome("-", name, False, 0.0, "zip_collect failed: " +
-                                        " ".join(result.stderr.strip().splitlines()[-1:])))
-        _timestamps_from_zip(source, submitted, names, pattern)
+        try:
+            result = intake.read_zip(source, names, pattern, submitted, limits)
+        except (ValueError, zipfile.BadZipFile, OSError) as err:
+            problems.append(Outcome("-", "-", False, 0.0, f"{source.name}: {err}"))
+            result = intake.ZipResult()
+        for bad in result.rejected:
+            problems.append(Outcome(bad.student, bad.assignment, False, 0.0,
+                                    f"zip entry '{bad.entry[:120]}' was not graded: {bad.why}"))
+        for student, assignment, kept, others in result.duplicates:
+            note = (f"the zip holds {len(others) + 1} different notebooks for this assignment; the one named last, "
+                    f"'{kept}', was graded (not {', '.join(repr(o) for o in others)})")
+            notes.setdefault((student, assignment), []).append(note)
+        _timestamps_from_zip(result.collected, submitted)
+        _record_origin(out, source, result.collected)
     elif source.is_dir():
-        for student_dir in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
+        student_dirs, skipped = intake.plain_dirs(source)
+        problems += [Outcome("-", "-", False, 0.0, f"{source.name}/: {note}") for note in skipped]
+        for student_dir in student_dirs:
+            assignment_dirs, skipped = intake.plain_dirs(student_dir)
+            problems += [Outcome(student_dir.name, "-", False, 0.0, note) for note in skipped]
+            for assignment_dir in assignment_dirs:
                 if assignment_dir.name not in names:
                     problems.append(Outcome(student_dir.name, assignment_dir.name, False, 0.0,
                                             "not an assignment of this course; skipped"))
@@ -237,47 +253,95 @@ def collect(source: Path, out: Path, names: list, pattern: str) -> tuple[list, l
                 dest = submitted / student_dir.name / assignment_dir.name
                 if dest.exists():
                     shutil.rmtree(dest)
-                shutil.copytree(assignment_dir, dest)
+                left_out = intake.copy_submission(assignment_dir, dest, limits)
+                if left_out:
+                    notes[(student_dir.name, assignment_dir.name)] = left_out
     else:
         raise SystemExit(f"{source}: not a folder or a zip file")
     pairs = []
-    for student_dir in sorted(p for p in submitted.glob("*") if p.is_dir()):
-        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and p.name in names):
-            problem = check_notebook(assignment_dir, assignment_dir.name)
+    for student_dir in sorted(p for p in submitted.glob("*") if p.is_dir() and not p.is_symlink()):
+        for assignment_dir in sorted(p for p in student_dir.iterdir()
+                                     if p.is_dir() and not p.is_symlink() and p.name in names):
+            key = (student_dir.name, assignment_dir.name)
+            left_out = notes.get(key, [])
+            problem = check_notebook(assignment_dir, assignment_dir.name, limits)
             if problem:
-                problems.append(Outcome(student_dir.name, assignment_dir.name, False, 0.0, problem))
+                problems.append(Outcome(*key, False, 0.0, problem + _left_out(left_out)))
             else:
-                pairs.append((student_dir.name, assignment_dir.name))
+                pairs.append(key)
+                _write_collection_notes(out, *key, left_out)
     return pairs, problems
 
 
-def _timestamps_from_zip(archive: Path, submitted: Path, names: list, pattern: str) -> None:
-    """Write nbgrader's timestamp.txt for each submission collected from an LMS
-    zip that has none, from the time the zip records for its file."""
-    import re
+def _left_out(notes: list) -> str:
+    return (" (Also: " + "; ".join(notes[:5]) + (f"; and {len(notes) - 5} more" if len(notes) > 5 else "") + ".)"
+            if notes else "")
 
+
+COLLECTION_NOTES = "collection-notes"
+
+
+def _write_collection_notes(out: Path, student: str, assignment: str, notes: list) -> None:
+    """What collection left out of one submission, kept beside (not in) it so
+    the grade step can put it at the top of the student's feedback."""
+    path = out / COLLECTION_NOTES / f"{student}__{assignment}.json"
+    if notes:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(notes))
+    elif path.exists():
+        path.unlink()
+
+
+def collection_notes(out: Path, student: str, assignment: str) -> list:
+    try:
+        return json.loads((out / COLLECTION_NOTES / f"{student}__{assignment}.json").read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def _record_origin(out: Path, archive: Path, collected: dict) -> None:
+    """Which zip entry each submission came from (the LMS file name the
+    feedback bundle answers with), merged into out/collected.json."""
+    path = out / "collected.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    for (student, assignment), info in collected.items():
+        known[f"{student}/{assignment}"] = {"zip": archive.name, "entry": info.filename}
+    path.write_text(json.dumps(known, indent=1, sort_keys=True))
+
+
+def _timestamps_from_zip(collected: dict, submitted: Path) -> None:
+    """Write nbgrader's timestamp.txt for each submission collected from an LMS
+    zip, from the time the zip records for its file."""
     from grader.late import write_timestamp, zip_time
 
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            match = re.match(pattern, "/" + info.filename.lstrip("/"))
-            if not match:
-                continue
-            assignment = Path(match.group("file_id")).stem
-            folder = submitted / match.group("student_id") / assignment
-            if assignment in names and folder.is_dir() and not (folder / "timestamp.txt").exists():
-                write_timestamp(folder, zip_time(info, POLICY.lms_timezone))
+    for (student, assignment), info in collected.items():
+        folder = submitted / student / assignment
+        if folder.is_dir() and not (folder / "timestamp.txt").exists():
+            write_timestamp(folder, zip_time(info, POLICY.lms_timezone))
 
 
-def check_notebook(folder: Path, assignment: str) -> str:
+def check_notebook(folder: Path, assignment: str, limits=None) -> str:
     """Why a submitted folder cannot be graded ('' if it can)."""
+    from grader import intake
+
     path = folder / f"{assignment}.ipynb"
     if not path.exists():
         others = sorted(p.name for p in folder.glob("*.ipynb"))
         if others:
             return f"expected {path.name}, found {', '.join(others)} (a notebook for another assignment?): 0 points"
         return f"no {path.name} in the submission: 0 points"
+    too_big = intake.notebook_size_problem(path, limits)
+    if too_big:
+        return too_big
     try:
+        with open(path, "rb") as fh:  # count the cells before nbformat validates them all
+            raw = json.load(fh)
+        cells = raw.get("cells") if isinstance(raw, dict) else None
+        if isinstance(cells, list) and len(cells) > (limits or intake.Limits.from_env()).cells:
+            return intake.cell_count_problem(len(cells), path, limits)
         nb = nbformat.read(str(path), as_version=4)
     except Exception as err:  # corrupt JSON, not a notebook at all, ...
         return f"{path.name} is not a readable notebook ({type(err).__name__}: {str(err)[:80]}): 0 points"
@@ -289,7 +353,7 @@ def check_notebook(folder: Path, assignment: str) -> str:
 def _digest(folder: Path) -> str:
     h = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
-        if path.is_file():
+        if path.is_file() and not path.is_symlink():  # collection writes no links; never follow one
             h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()
 
@@ -337,10 +401,11 @@ def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
     (work / "solutions").symlink_to(out / "solutions")
     shutil.copy(out / "template" / "gradebook.db", work / "gradebook.db")
     execute = {"trail": str(work / "trail.jsonl"), "budgets": budgets.cell_budgets(assignment),
-               "cap": budgets.cell_cap(), "skip": skipped_cells(out, assignment)}
+               "cap": budgets.cell_cap(), "skip": skipped_cells(out, assignment),
+               "extra": budgets.extra_cell_timeout()}
     (work / "nbgrader_config.py").write_text(_config(work, _sqlite(work / "gradebook.db"), execute))
     dest = work / "submitted" / student / assignment
-    shutil.copytree(out / "submitted" / student / assignment, dest)
+    shutil.copytree(out / "submitted" / student / assignment, dest, symlinks=True)
     path = dest / f"{assignment}.ipynb"
     nb = nbformat.read(str(path), as_version=4)
     seen, kept = set(), []
@@ -351,8 +416,10 @@ def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
         seen.add(grade_id)
         kept.append(cell)
     nb.cells = kept
+    _name_cells(nb)
     for cell in nb.cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in blank_cells:
+        # the same identity as the trail's (notebooks.cell_key): a TODO by its grade_id, any other cell by its id
+        if notebooks.cell_key(cell) in blank_cells:
             cell.source = BLANKED
         tags = cell.get("metadata", {}).get("tags")
         if isinstance(tags, list) and len(set(map(str, tags))) != len(tags):
@@ -363,6 +430,42 @@ def _stage(out: Path, student: str, assignment: str, blank_cells=()) -> Path:
     nb.cells.insert(0, guard)
     nbformat.write(nb, str(path))
     return work
+
+
+CELL_ID = __import__("re").compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _name_cells(nb) -> None:
+    """Give every cell a valid, unique id (``cell-<n>``, n counted from 1 in
+    the submission), so the trail, the culprit finder and the blanking all
+    name a cell the student added the same way in every attempt."""
+    seen = set()
+    for number, cell in enumerate(nb.cells, 1):
+        ident = cell.get("id")
+        if not isinstance(ident, str) or not CELL_ID.fullmatch(ident) or ident in seen:
+            ident = f"cell-{number}"
+            while ident in seen:
+                ident += "x"
+            cell["id"] = ident
+        seen.add(ident)
+    nb.nbformat, nb.nbformat_minor = 4, max(5, int(nb.get("nbformat_minor") or 0))
+
+
+def _cell_label(work: Path, student: str, assignment: str, key: str, todos: dict) -> str:
+    """How the feedback names a cell: a TODO by its name, any other cell by its
+    position (as the student sees it) and first line."""
+    if key in todos:
+        return f"'{key}'"
+    try:
+        cells = nbformat.read(str(work / "submitted" / student / assignment / f"{assignment}.ipynb"), as_version=4).cells
+    except Exception:
+        return f"'{key}'"
+    for number, cell in enumerate(cells[1:], 1):  # cells[0] is the grader's guard cell
+        if notebooks.cell_key(cell) == key:
+            lines = [line.strip() for line in cell.source.splitlines() if line.strip()]
+            first = "; ".join(lines[:2])
+            return f"number {number}" + (f" (it begins `{first[:80]}`)" if first else "")
+    return f"'{key}'"
 
 
 def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tuple[bool, str, Path]:
@@ -441,11 +544,11 @@ def culprit(work: Path, student: str, assignment: str, todos: dict) -> tuple[str
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
     named = [cell_id for cell_id, names in todos.items() if names & words]
     if len(named) == 1:
-        return named[0], f"a cell that uses it ({key}) stopped: {why}"
+        return named[0], f"a cell that uses it ({_cell_label(work, student, assignment, key, todos)}) stopped: {why}"
     return (key or None), why
 
 
-MAX_EXTRA_ATTEMPTS = 3  # blanked non-TODO cells allowed beyond one per TODO
+MAX_EXTRA_ATTEMPTS = 8  # blanked non-TODO cells allowed beyond one per TODO
 
 
 def grade_one(out: Path, student: str, assignment: str) -> Outcome:
@@ -466,13 +569,17 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
         if cell is None or cell in blanked:
             break
         blanked.append(cell)
-        notes.append((cell, why or reason or "crash"))
+        cost = "it earned 0 points" if cell in todos else "it was not run (it earns no points of its own)"
+        notes.append(f"Your cell {_cell_label(work, student, assignment, cell, todos)} was stopped because "
+                     f"{why or reason or 'it crashed'}; {cost}.")
         _discard(work)
         ok, reason, work = _run_worker(out, student, assignment, blank_cells=tuple(blanked))
     message = ""
+    left_out = collection_notes(out, student, assignment)
+    if ok and left_out:
+        _add_note(work, student, assignment, "Not collected from your submission: " + "; ".join(left_out) + ".")
     if ok and notes:
-        message = " ".join(f"Your cell '{cell}' was not graded because {why}; it earned 0 points." for cell, why in notes)
-        message += " Everything else was graded."
+        message = " ".join(notes) + " Everything else was graded."
         _add_note(work, student, assignment, message)
     elif not ok:
         message = f"could not be graded ({reason}): 0 points"
@@ -513,7 +620,12 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
         dest = out / "autograded" / s / a
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(work / "autograded" / s / a, dest)
+        dest.mkdir(parents=True)
+        # only the graded notebook and its time: nothing else a submission held reaches feedback/
+        for name in (f"{a}.ipynb", "timestamp.txt"):
+            src = work / "autograded" / s / a / name
+            if src.is_file() and not src.is_symlink():
+                shutil.copyfile(src, dest / name)
     done = out / "done" / f"{s}__{a}.json"
     done.parent.mkdir(exist_ok=True)
     if work is not None:
