@@ -3,97 +3,832 @@
 The real protection is structural: under ``make grade`` the hidden tests'
 answers never enter the kernel, and their verdicts are decided outside it
 (grader/seal.py), so tampering cannot earn points. This scan is a second,
-visible line: it names the attempt in the feedback and flags the notebook
-for the instructor, by flagging code that:
+visible line. It must flag only what changes how answers are judged, never an
+honest student's settings or helpers, because a flag costs every autograded
+point. It flags code that
 
-- assigns to, deletes or ``setattr``s attributes of torch, numpy, vaelab,
-  builtins, sys or the check helpers;
-- redefines the names the test cells use (``check``, ``grade``, ``run``, ...);
-- looks for the hidden references (their environment variable, folder or
-  loader) or reaches into the caller's frames or the garbage collector.
+- replaces, deletes or patches (assignment, ``del``, ``setattr``/``delattr``,
+  ``vars(m)[...]``/``m.__dict__[...]``, ``unittest.mock.patch``) something the
+  checks use: the comparisons of torch, numpy and math (``torch.allclose``,
+  ``np.testing.*``, ...), every torch/numpy/sympy/math/... function or class
+  that the judging part of vaelab (``vaelab.checks`` and the modules it
+  imports) refers to, read from vaelab's own source, and every attribute of
+  those, which includes the methods and dunders of ``torch.Tensor`` and
+  ``np.ndarray``;
+- changes anything in ``vaelab`` (the checks, the references, the recorder)
+  or in ``builtins``, or the import and tracing machinery (``sys.modules``,
+  ``sys.meta_path``, ``sys.path_hooks``, ``sys.settrace``/``setprofile``), or
+  replaces ``__builtins__``;
+- rebinds, at module level, a name that the locked test or self-check cells
+  call without binding it themselves (read from those cells of
+  ``solutions/*/*.ipynb``: today only ``check``; ``grade`` is imported by each
+  test cell itself), unless it binds the same vaelab function again;
+- looks for the hidden references (``VAELAB_HIDDEN_REFERENCES``,
+  ``grader/references``, ``hidden_path``, ``run(..., hidden=True)``) or the
+  folder the hidden tests record into (``VAELAB_SEALED_RESULTS``), imports the
+  ``grader`` package, or reaches into frames and the garbage collector
+  (``sys._getframe``, ``inspect.currentframe``/``stack``, ``gc.get_objects``/
+  ``get_referrers``, ``.f_back``, ``.__globals__``, ...);
+- runs code the scan cannot read: ``exec``/``eval``/``compile`` (the
+  builtins, not ``model.eval()``) and IPython's ``run_cell`` of anything but
+  a string literal. A literal is parsed and scanned like the cell itself, and
+  so is the code of a magic (``%time``, ``%%capture``, ...).
 
-A flagged notebook gets 0 autograded points and is flagged for manual review,
-with a feedback line naming the offending line.
+It does not flag settings and calls (``torch.backends.cudnn.benchmark =
+True``, ``torch.manual_seed(0)``, ``np.set_printoptions(...)``,
+``plt.rcParams[...] = ...``), new attributes of modules that the checks do
+not use, or helpers in the student's own namespace (``run``, ``grade``,
+``print``...): the checks live in their own module and never read those.
+
+Import aliases are resolved over the whole notebook (``import torch as T``,
+``from vaelab import checks as c``, ``t = torch``, ``getattr(torch, "x")``,
+``sys.modules["m"]``, ``importlib.import_module("m")``); a receiver that
+cannot be resolved is flagged only for comparison names (``x.allclose =
+...``).
+
+Each violation names the cell (its nbgrader grade_id, or its 1-based position
+in the notebook), the line within it, the line itself and what it does::
+
+    cell 'kl_standard_normal', line 3: `torch.allclose = lambda *a, **k: True` replaces torch.allclose, which the checks use
 """
 from __future__ import annotations
 
 import ast
+import builtins
+import functools
+import threading
 
-PROTECTED_MODULES = {"torch", "np", "numpy", "vaelab", "builtins", "sys", "checks", "references", "F", "nn"}
-PROTECTED_NAMES = {"check", "grade", "run", "compare", "needs", "equivalent", "torch", "np", "vaelab",
-                   "print", "isinstance", "float", "abs", "AssertionError", "__import__"}
-SUSPICIOUS_STRINGS = ("VAELAB_HIDDEN_REFERENCES", "hidden_path", "grader/references", "HIDDEN_REFERENCES")
-SUSPICIOUS_CALLS = {("gc", "get_objects"), ("gc", "get_referrers"), ("inspect", "stack"), ("inspect", "currentframe"),
-                    ("sys", "_getframe"), ("inspect", "getouterframes"), ("builtins", "setattr")}
+from grader import ROOT, SOLUTIONS
+
+VAELAB_SOURCE = ROOT / "source_lib" / "vaelab"
+JUDGING_MODULE = "checks"  # vaelab.checks and the vaelab modules it imports judge the answers
+
+#: What the checks compare with, whether or not vaelab names it today.
+COMPARISONS = frozenset({
+    "torch.allclose", "torch.isclose", "torch.equal", "torch.eq", "torch.ne", "torch.testing", "torch.Tensor",
+    "torch.is_tensor", "torch.isfinite", "torch.isnan", "torch.abs", "torch.where",
+    "numpy.allclose", "numpy.isclose", "numpy.array_equal", "numpy.array_equiv", "numpy.equal", "numpy.testing",
+    "numpy.ndarray", "numpy.isfinite", "numpy.isnan",
+    "math.isclose", "math.isfinite", "math.isnan",
+})
+#: Names of comparisons, flagged whatever object they are set on (``for m in mods: m.allclose = f``).
+COMPARISON_ATTRS = frozenset({
+    "allclose", "isclose", "assert_close", "assert_allclose", "assert_equal", "assert_array_equal",
+    "assert_almost_equal", "assert_array_almost_equal", "array_equal", "array_equiv",
+})
+#: Special methods that decide how values compare, flagged on any class the notebook does not define.
+TYPE_DUNDERS = frozenset({"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__abs__",
+                          "__sub__", "__rsub__", "__float__", "__torch_function__", "__array_ufunc__",
+                          "__array_function__", "__instancecheck__", "__subclasscheck__"})
+#: Outside modules whose functions the checks judge with (read from vaelab's source); vaelab's use of
+#: sys, os, pathlib, ... is plumbing, not judging.
+JUDGING_ROOTS = frozenset({"torch", "numpy", "sympy", "math", "copy", "random"})
+#: Settings namespaces: writing into them is never flagged.
+SETTINGS = ("torch.backends", "torch._dynamo.config", "torch._inductor.config", "torch.utils.backcompat",
+            "matplotlib", "IPython", "warnings", "logging", "tqdm")
+SYS_HOOKS = {
+    "sys.modules": "which decides what an import returns",
+    "sys.meta_path": "which decides what an import returns",
+    "sys.path_hooks": "which decides what an import returns",
+    "sys.path_importer_cache": "which decides what an import returns",
+    "sys.settrace": "which can watch and change the checks as they run",
+    "sys.setprofile": "which can watch and change the checks as they run",
+    "threading.settrace": "which can watch and change the checks as they run",
+    "threading.setprofile": "which can watch and change the checks as they run",
+}
+TRACE_CALLS = {"sys.settrace", "sys.setprofile", "threading.settrace", "threading.setprofile", "sys.addaudithook"}
+INTROSPECTION = {
+    "sys._getframe": "reaches into the calling code's frames",
+    "sys._current_frames": "reaches into the calling code's frames",
+    "inspect.currentframe": "reaches into the calling code's frames",
+    "inspect.stack": "reaches into the calling code's frames",
+    "inspect.trace": "reaches into the calling code's frames",
+    "inspect.getouterframes": "reaches into the calling code's frames",
+    "traceback.walk_stack": "reaches into the calling code's frames",
+    "gc.get_objects": "searches the garbage collector's objects",
+    "gc.get_referrers": "searches the garbage collector's objects",
+    "gc.get_referents": "searches the garbage collector's objects",
+}
+FRAME_ATTRS = {"f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame", "cr_frame", "ag_frame",
+               "__globals__"}
+SUSPICIOUS_STRINGS = ("HIDDEN_REFERENCES", "VAELAB_SEALED_RESULTS", "hidden_path", "grader/references",
+                      "grader\\references")
+HIDDEN_READERS = {"vaelab.references.hidden_path", "vaelab.checks._spec", "vaelab.checks._INDEX"}
+EXEC_BUILTINS = {"builtins.exec", "builtins.eval", "builtins.compile"}
+IPYTHON_RUNNERS = {"run_cell", "run_cell_async", "ex", "ev", "run_code", "run_line_magic", "run_cell_magic"}
+SETATTRS = {"builtins.setattr": 3, "builtins.object.__setattr__": 3, "builtins.type.__setattr__": 3,
+            "builtins.delattr": 2, "builtins.object.__delattr__": 2, "builtins.type.__delattr__": 2}
+MUTATORS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__", "append", "extend",
+            "insert", "remove", "add", "discard"}
+PATCHERS = {"unittest.mock.patch", "mock.patch"}
+#: Names that resolve without an import in the notebook (a snippet, or a notebook that never imports them).
+DEFAULT_ALIASES = {
+    "torch": "torch", "np": "numpy", "numpy": "numpy", "sp": "sympy", "sympy": "sympy", "math": "math",
+    "vaelab": "vaelab", "builtins": "builtins", "__builtins__": "builtins", "sys": "sys", "os": "os", "gc": "gc",
+    "inspect": "inspect", "importlib": "importlib", "threading": "threading", "traceback": "traceback",
+    "F": "torch.nn.functional", "nn": "torch.nn", "plt": "matplotlib.pyplot", "mpl": "matplotlib",
+    "copy": "copy", "random": "random", "unittest": "unittest", "mock": "unittest.mock",
+    "get_ipython": "<ipython>.get_ipython",
+}
+BUILTIN_NAMES = frozenset(dir(builtins))
+GLOBALS = "<globals>"  # the student's own module namespace
+MAX_DEPTH = 4  # strings run by exec inside strings run by exec ...
+MAX_LINE = 80
+MAX_MESSAGE = 200
+
+_LOCK = threading.RLock()
+_UNPARSABLE = (SyntaxError, ValueError, MemoryError, RecursionError)  # IPython cannot run these either
 
 
-def _root_name(node) -> str:
-    while isinstance(node, ast.Attribute):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else ""
+# ------------------------------------------------------------ derived sets
+def _import_bindings(node) -> list:
+    """``[(name, path)]`` an import statement binds (relative imports: none)."""
+    if isinstance(node, ast.Import):
+        return [(a.asname, a.name) if a.asname else (a.name.split(".")[0], a.name.split(".")[0])
+                for a in node.names]
+    if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+        return [(a.asname or a.name, f"{node.module}.{a.name}") for a in node.names if a.name != "*"]
+    return []
 
 
-def _spines(target):
-    """The objects an assignment target writes into (not the index expressions
-    inside it): ``a.b[f(x)] = ...`` writes into ``a.b``."""
-    if isinstance(target, (ast.Tuple, ast.List)):
-        for element in target.elts:
-            yield from _spines(element)
-    elif isinstance(target, ast.Starred):
-        yield from _spines(target.value)
-    elif isinstance(target, (ast.Attribute, ast.Subscript)):
-        yield target
+@functools.lru_cache(maxsize=1)
+def judging_paths() -> frozenset:
+    """Dotted names of what the checks use: :data:`COMPARISONS` and every
+    attribute chain of an outside module (torch, numpy, sympy, math, ...) in
+    ``vaelab/checks.py`` and the vaelab modules it imports."""
+    paths, todo, seen = set(COMPARISONS), [JUDGING_MODULE], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            tree = ast.parse((VAELAB_SOURCE / f"{name}.py").read_text())
+        except (OSError, SyntaxError):
+            continue
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                todo.extend([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+            for alias, path in _import_bindings(node):
+                aliases[alias] = path
+                if isinstance(node, ast.ImportFrom):
+                    paths.add(path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                chain, inner = [node.attr], node.value
+                while isinstance(inner, ast.Attribute):
+                    chain.append(inner.attr)
+                    inner = inner.value
+                if isinstance(inner, ast.Name) and inner.id in aliases:
+                    paths.add(".".join([aliases[inner.id], *reversed(chain)]))
+    return frozenset(p for p in paths if p.split(".")[0] in JUDGING_ROOTS)
+
+
+def _free_names(source: str) -> set:
+    """Names a cell reads at top level without binding them itself."""
+    import symtable
+
+    try:
+        table = symtable.symtable(source, "<cell>", "exec")
+    except _UNPARSABLE:
+        return set()
+    return {s.get_name() for s in table.get_symbols()
+            if s.is_referenced() and not s.is_assigned() and not s.is_imported()}
+
+
+def _nbg(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def _source(cell) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _is_code(cell) -> bool:
+    return cell.get("cell_type") == "code"
+
+
+def _locked_names(nb) -> tuple:
+    """``({name: "test"|"self-check"}, answers)`` for one notebook: the names
+    its locked code cells read without binding them, and the names its
+    solution cells define (the answers, which are the student's to write)."""
+    used, answers = {}, set()
+    for cell in nb["cells"]:
+        if not _is_code(cell):
+            continue
+        meta = _nbg(cell)
+        if meta.get("solution"):
+            try:
+                tree = ast.parse(_source(cell))
+            except _UNPARSABLE:
+                continue
+            answers |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            answers |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                        if isinstance(t, ast.Name)}
+        elif meta.get("locked"):
+            for name in _free_names(_source(cell)):
+                if used.get(name) != "test":
+                    used[name] = "test" if meta.get("grade") else "self-check"
+    return used, answers
+
+
+@functools.lru_cache(maxsize=1)
+def _solution_names() -> tuple:
+    import nbformat
+
+    used, answers = {}, set()
+    for path in sorted(SOLUTIONS.glob("*/*.ipynb")):
+        if path.parent.name != path.stem:
+            continue
+        try:
+            u, a = _locked_names(nbformat.read(str(path), as_version=4))
+        except Exception:
+            continue
+        for name, who in u.items():
+            if used.get(name) != "test":
+                used[name] = who
+        answers |= a
+    return used, answers
+
+
+def names_test_cells_call(released=None) -> dict:
+    """``{name: "test" | "self-check"}``: module-level names the locked test
+    and self-check cells call or read without binding them (the hidden tests
+    are read from the solution notebooks, the self-checks also from
+    ``released``), less the answers the student writes."""
+    used, answers = dict(_solution_names()[0]), set(_solution_names()[1])
+    if released is not None:
+        u, a = _locked_names(released)
+        for name, who in u.items():
+            used.setdefault(name, who)
+        answers |= a
+    return {name: who for name, who in used.items() if name not in answers}
+
+
+# ------------------------------------------------------------ parsing cells
+def _python(source: str):
+    """A cell as Python: ``(code, body_offset)``; IPython's line magics and
+    ``!`` lines become the calls IPython runs, keeping their line; a cell
+    magic's body is returned with the offset of its first line. None if it
+    does not parse (then IPython does not run any of it either)."""
+    try:
+        ast.parse(source)
+        return source, 0
+    except _UNPARSABLE:
+        pass
+    stripped = source.lstrip("\n")
+    if stripped.startswith("%%"):
+        lead = len(source) - len(stripped)
+        head, _, body = stripped.partition("\n")
+        inner = _python(body)
+        if inner is None:
+            return None
+        return inner[0], inner[1] + lead + 1
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        code = TransformerManager().transform_cell(source)
+        ast.parse(code)
+        return code, 0
+    except Exception:  # IPython missing, or it does not parse either
+        return None
+
+
+def _magic_code(line: str):
+    """The Python in a line magic's argument, after its options (``-n1 f(x)``: ``f(x)``)."""
+    words = line.split(" ")
+    for start in range(len(words)):
+        if start and not any(w.startswith("-") for w in words[:start]):
+            break  # only options come before the code
+        candidate = " ".join(words[start:]).strip()
+        if candidate:
+            try:
+                ast.parse(candidate)
+                return candidate
+            except _UNPARSABLE:
+                continue
+    return None
+
+
+def _const_str(node):
+    """The value of a string the code spells out: a literal, literals joined
+    with ``+``, an f-string of literals, ``"".join([...literals])``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _const_str(node.left), _const_str(node.right)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.JoinedStr):
+        parts = [_const_str(v) for v in node.values]
+        return "".join(parts) if all(p is not None for p in parts) else None
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+            and len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple))):
+        sep, parts = _const_str(node.func.value), [_const_str(e) for e in node.args[0].elts]
+        return sep.join(parts) if sep is not None and all(p is not None for p in parts) else None
+    return None
+
+
+def _key(node):
+    """A subscript's key when the code spells it out (``sys.modules[__name__]``: ``__main__``)."""
+    if isinstance(node, ast.Name) and node.id == "__name__":
+        return "__main__"
+    return _const_str(node)
+
+
+def _targets(node) -> list:
+    """The assignment targets of a statement (``for``/``with`` targets included)."""
+    if isinstance(node, ast.Assign):
+        return list(node.targets)
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.NamedExpr)):
+        return [node.target]
+    if isinstance(node, ast.Delete):
+        return list(node.targets)
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return [item.optional_vars for item in node.items if item.optional_vars is not None]
+    return []
+
+
+# ------------------------------------------------------------ the scanner
+class _Notebook:
+    """Aliases, the student's own names and the protected names of one notebook."""
+
+    def __init__(self, trees: list, protected: dict):
+        self.protected = protected
+        self.judged = judging_paths()
+        self.aliases: dict = {}
+        self.defined: set = set()  # names the notebook surely rebinds: its top-level defs, classes, imports
+        self.classes: set = set()
+        for tree in trees:
+            for node in tree.body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    self.defined.add(node.name)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ClassDef):
+                    self.classes.add(node.name)
+                for name, path in _import_bindings(node):
+                    self.defined.add(name)
+                    self.aliases.setdefault(name, set()).add(path)
+        for _ in range(3):  # t = torch; u = t; ...
+            for tree in trees:
+                for node in ast.walk(tree):
+                    self._alias(node)
+
+    def _alias(self, node) -> None:
+        pairs = []
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            pairs = [(t, node.value) for t in _targets(node)]
+        elif isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.iter, (ast.Tuple, ast.List, ast.Set)):
+            pairs = [(node.target, element) for element in node.iter.elts]
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            pairs = [(item.optional_vars, item.context_expr) for item in node.items if item.optional_vars]
+        while pairs:
+            target, value = pairs.pop()
+            if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
+                    and len(target.elts) == len(value.elts):
+                pairs.extend(zip(target.elts, value.elts))
+            elif isinstance(target, ast.Name):
+                paths = self.resolve(value)
+                if paths:
+                    self.aliases.setdefault(target.id, set()).update(paths)
+
+    # -- resolution
+    def resolve(self, node) -> set:
+        """The dotted names an expression may stand for (empty: unknown)."""
+        if isinstance(node, ast.Name):
+            # an assignment may rebind a name in some cells only: keep what it was too (``exec = exec``)
+            paths = set(self.aliases.get(node.id, ()))
+            if node.id not in self.defined:
+                if node.id in DEFAULT_ALIASES:
+                    paths.add(DEFAULT_ALIASES[node.id])
+                elif node.id in BUILTIN_NAMES:
+                    paths.add(f"builtins.{node.id}")
+                elif node.id == "__name__":
+                    paths.add("__main__")
+            return paths
+        if isinstance(node, ast.Attribute):
+            return {q for p in self.resolve(node.value) for q in self._item(p, node.attr)}
+        if isinstance(node, ast.Subscript):
+            key = _key(node.slice)
+            if key is None:
+                return set()
+            return {q for p in self.resolve(node.value) for q in self._item(p, key)}
+        if isinstance(node, ast.Call):
+            funcs = self.resolve(node.func)
+            args = node.args
+            if "builtins.getattr" in funcs and len(args) >= 2 and _const_str(args[1]) is not None:
+                return {f"{p}.{_const_str(args[1])}" for p in self.resolve(args[0])}
+            if "builtins.vars" in funcs and len(args) == 1:
+                return {f"{p}.__dict__" for p in self.resolve(args[0])}
+            if funcs & {"builtins.globals", "builtins.locals"} or (funcs & {"builtins.vars"} and not args):
+                return {GLOBALS}
+            if "builtins.__import__" in funcs and args and _const_str(args[0]):
+                return {_const_str(args[0]).split(".")[0]}
+            if "importlib.import_module" in funcs and args and _const_str(args[0]):
+                return {_const_str(args[0])}
+            if "sys.modules.get" in funcs and args and _const_str(args[0]):
+                return {_const_str(args[0])}
+            if any(f.endswith("get_ipython") for f in funcs):
+                return {"<ipython>"}
+            return set()
+        if isinstance(node, ast.NamedExpr):
+            return self.resolve(node.value)
+        return set()
+
+    def _item(self, container: str, key: str) -> set:
+        """What ``container[key]`` or ``container.key`` may name: a module in
+        ``sys.modules``, an attribute in a namespace dictionary, a name in the
+        student's namespace (and what that name stands for), else ``container.key``."""
+        if container == "sys.modules":
+            return {key}
+        if container.endswith(".__dict__"):
+            container = container[: -len(".__dict__")]
+        if container in (GLOBALS, "__main__"):
+            return {f"{container}.{key}"} | self.resolve(ast.Name(id=key, ctx=ast.Load()))
+        return {f"{container}.{key}"}
+
+    # -- judging
+    def written(self, path: str, verb: str = "replaces") -> str | None:
+        """Why writing the dotted name ``path`` is tampering (None: it is not)."""
+        path = path.replace(".__dict__.", ".")
+        short = path[:60]
+        if path == "__main__" or path == GLOBALS:
+            return None
+        for namespace in ("__main__.", GLOBALS + "."):
+            if path.startswith(namespace):
+                name = path[len(namespace):].split(".")[0]
+                return self.rebound(name, set()) if "." not in path[len(namespace):] else None
+        if path.split(".")[0] == "vaelab":
+            return f"{verb} {short}, part of the course's checks"
+        if path == "builtins" or path.startswith("builtins."):
+            return f"{verb} {short}, which every cell and the checks use"
+        for hook, why in SYS_HOOKS.items():
+            if path == hook or path.startswith(hook + "."):
+                return f"changes {hook}, {why}"
+        if path.startswith(tuple(s + "." for s in SETTINGS)) or path in SETTINGS:
+            return None
+        if any(path == j or path.startswith(j + ".") or j.startswith(path + ".") for j in self.judged):
+            return f"{verb} {short}, which the checks use"
+        return None
+
+    def written_any(self, container: str, verb: str = "changes", attributes: bool = False) -> str | None:
+        """Why writing an unknown key of ``container`` (or, with ``attributes``,
+        an unknown attribute: ``setattr(torch, name, f)``) is tampering."""
+        owner = container[: -len(".__dict__")] if container.endswith(".__dict__") else container
+        if owner in (GLOBALS, "__main__"):
+            return None  # which name is unknown: the student's namespace is theirs
+        if owner.split(".")[0] == "vaelab" or owner == "builtins" or owner.startswith("builtins."):
+            return self.written(owner, verb)
+        for hook in SYS_HOOKS:
+            if owner == hook or owner.startswith(hook + "."):
+                return self.written(owner, verb)
+        if attributes or container.endswith(".__dict__"):
+            if not owner.startswith(tuple(s + "." for s in SETTINGS)) and owner not in SETTINGS and \
+                    any(j == owner or j.startswith(owner + ".") or owner.startswith(j + ".") for j in self.judged):
+                return f"{verb} attributes of {owner[:60]}, which the checks use"
+        return None
+
+    def rebound(self, name: str, values: set) -> str | None:
+        """Why binding the student's module-level ``name`` to ``values`` is tampering."""
+        if name == "__builtins__":
+            return "replaces __builtins__, which every later cell uses"
+        who = self.protected.get(name)
+        if who is None:
+            return None
+        if values and all(v.startswith("vaelab.") and v.rsplit(".", 1)[-1] == name for v in values):
+            return None  # the same helper imported again
+        return f"redefines {name}, which the {who} cells call"
+
+
+class _Scanner:
+    def __init__(self, notebook: _Notebook, depth: int = 0):
+        self.nb = notebook
+        self.depth = depth
+        self.problems: list = []
+
+    def add(self, node, what) -> None:
+        if what:
+            self.problems.append((getattr(node, "lineno", 1), what))
+
+    def scan(self, tree) -> list:
+        self.visit(tree, True, set())
+        return self.problems
+
+    # -- traversal with scopes
+    def visit(self, node, module_level: bool, declared: set) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if module_level or node.name in declared:
+                self.add(node, self.nb.rebound(node.name, set()))
+            for child in node.decorator_list + getattr(node, "bases", []) + getattr(node, "keywords", []):
+                self.visit(child, module_level, declared)
+            if not isinstance(node, ast.ClassDef):
+                for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+                    self.visit(default, module_level, declared)
+            inner = set() if isinstance(node, ast.ClassDef) else \
+                {n for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names}
+            for statement in node.body:
+                self.visit(statement, False, inner)
+            return
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            self.check(node, False, set())
+            for child in ast.iter_child_nodes(node):
+                self.visit(child, False, set())
+            return
+        self.check(node, module_level, declared)
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, module_level, declared)
+
+    # -- one node
+    def check(self, node, module_level: bool, declared: set) -> None:
+        nb = self.nb
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete, ast.For, ast.AsyncFor,
+                             ast.With, ast.AsyncWith, ast.NamedExpr)):
+            value = getattr(node, "value", None) if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) \
+                else None
+            verb = "deletes" if isinstance(node, ast.Delete) else "replaces"
+            for target in _targets(node):
+                self.target(node, target, value, module_level, declared, verb)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name, path in _import_bindings(node):
+                if module_level or name in declared:
+                    self.add(node, nb.rebound(name, {path}))
+                self.read(node, path)
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                names = [node.module or ""] if not node.level else []
+            if any(n == "grader" or n.startswith("grader.") for n in names):
+                self.add(node, "imports the instructors' grader package")
+        elif isinstance(node, ast.ExceptHandler) and node.name and (module_level or node.name in declared):
+            self.add(node, nb.rebound(node.name, set()))
+        elif isinstance(node, ast.Call):
+            self.call(node)
+        elif isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load):
+            for path in nb.resolve(node):
+                self.read(node, path)
+            if isinstance(node, ast.Attribute) and node.attr in FRAME_ATTRS:
+                self.add(node, f"reaches into other code's variables (.{node.attr})")
+            if (isinstance(node, ast.Attribute) and node.attr == "hidden_path" or isinstance(node, ast.Name)
+                    and node.id == "hidden_path") and not nb.resolve(node) & HIDDEN_READERS:
+                self.add(node, "looks for the hidden references (hidden_path)")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) or isinstance(node, ast.BinOp):
+            text = _const_str(node)
+            found = [s for s in SUSPICIOUS_STRINGS if text and s in text]
+            if found:
+                self.add(node, f"looks for the hidden references or their results ({found[0]})")
+
+    def read(self, node, path: str) -> None:
+        if path in INTROSPECTION:
+            self.add(node, f"{INTROSPECTION[path]} ({path})")
+        elif path in HIDDEN_READERS:
+            self.add(node, f"looks for the hidden references ({path})")
+        elif path == "grader" or path.startswith("grader."):
+            self.add(node, "imports the instructors' grader package")
+
+    def target(self, node, target, value, module_level, declared, verb) -> None:
+        nb = self.nb
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self.target(node, element, None, module_level, declared, verb)
+        elif isinstance(target, ast.Starred):
+            self.target(node, target.value, None, module_level, declared, verb)
+        elif isinstance(target, ast.Name):
+            if module_level or target.id in declared:
+                self.add(node, nb.rebound(target.id, nb.resolve(value) if value is not None else set()))
+        elif isinstance(target, ast.Attribute):
+            self.attribute(node, target.value, target.attr, verb)
+        elif isinstance(target, ast.Subscript):
+            containers = nb.resolve(target.value)
+            key = _key(target.slice)
+            for container in containers:
+                if container == "sys.modules":
+                    self.add(node, nb.written(container))
+                elif key is not None:
+                    self.add(node, self._written_item(container, key, value, "changes" if verb == "replaces"
+                                                      else verb))
+                else:
+                    self.add(node, nb.written_any(container))
+
+    def _written_item(self, container: str, key: str, value, verb: str) -> str | None:
+        if container.endswith(".__dict__"):
+            container = container[: -len(".__dict__")]
+        path = f"{container}.{key}"
+        for namespace in (GLOBALS + ".", "__main__."):
+            if path.startswith(namespace) and "." not in path[len(namespace):]:
+                return self.nb.rebound(path[len(namespace):], self.nb.resolve(value) if value is not None else set())
+        return self.nb.written(path, "replaces" if container.endswith(".__dict__") or container == "builtins"
+                               else verb)
+
+    def attribute(self, node, receiver, attr: str, verb: str) -> None:
+        """``receiver.attr`` is written (assigned, deleted, ``setattr``)."""
+        nb = self.nb
+        paths = nb.resolve(receiver)
+        for path in paths:
+            self.add(node, nb.written(f"{path}.{attr}", verb))
+        if not paths:
+            if attr in COMPARISON_ATTRS:
+                self.add(node, f"{verb} .{attr} of an object, as a patched comparison would")
+            elif attr in TYPE_DUNDERS and self._a_type(receiver):
+                self.add(node, f"{verb} {attr} of a type the checks may compare")
+
+    def _a_type(self, receiver) -> bool:
+        """``type(x)``, ``x.__class__``, or a name the notebook does not define as a class."""
+        if isinstance(receiver, ast.Call) and self.nb.resolve(receiver.func) & {"builtins.type"}:
+            return True
+        if isinstance(receiver, ast.Attribute) and receiver.attr in ("__class__", "__base__", "__mro__"):
+            return True
+        return isinstance(receiver, ast.Name) and receiver.id not in self.nb.classes and receiver.id != "self"
+
+    def call(self, node) -> None:
+        nb = self.nb
+        funcs = nb.resolve(node.func)
+        args = node.args
+        # setattr(obj, "name", value), object.__setattr__(...), obj.__setattr__("name", value)
+        receiver, name_node, verb = None, None, "replaces"
+        for func, arity in SETATTRS.items():
+            if func in funcs and len(args) >= arity - 1:
+                receiver, name_node = args[0], args[1]
+                verb = "deletes" if "del" in func else "replaces"
+        if receiver is None and isinstance(node.func, ast.Attribute) and node.func.attr in ("__setattr__",
+                                                                                            "__delattr__") and args:
+            receiver, name_node = node.func.value, args[0]
+            verb = "deletes" if node.func.attr == "__delattr__" else "replaces"
+        if receiver is not None:
+            name = _const_str(name_node)
+            if name is not None:
+                self.attribute(node, receiver, name, verb)
+            else:
+                for path in nb.resolve(receiver):
+                    self.add(node, nb.written_any(path, verb.replace("replaces", "changes"), attributes=True))
+        # d.update(...), d["k"] via d.__setitem__, sys.meta_path.insert(...)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+            for container in nb.resolve(node.func.value):
+                keys = []
+                if node.func.attr in ("__setitem__", "__delitem__", "setdefault", "pop") and args:
+                    keys = [_const_str(args[0])]
+                elif node.func.attr == "update":
+                    keys = [k.arg for k in node.keywords]
+                    for arg in args:
+                        if isinstance(arg, ast.Dict):
+                            keys += [_const_str(k) if k is not None else None for k in arg.keys]
+                        elif isinstance(arg, ast.Call) and nb.resolve(arg.func) & {"builtins.dict"}:
+                            keys += [k.arg for k in arg.keywords] + [None] * bool(arg.args)
+                        else:
+                            keys.append(None)
+                if container in SYS_HOOKS or not keys:
+                    self.add(node, nb.written_any(container) if container not in SYS_HOOKS
+                             else nb.written(container))
+                for key in keys:
+                    if key is None:
+                        self.add(node, nb.written_any(container))
+                    else:
+                        self.add(node, self._written_item(container, key, None, "changes"))
+        # unittest.mock.patch("torch.allclose"), patch.object(torch, "allclose"), patch.dict(sys.modules)
+        for func in funcs:
+            if func in PATCHERS and args and _const_str(args[0]):
+                self.add(node, nb.written(_const_str(args[0]), "patches"))
+            elif func in {p + ".object" for p in PATCHERS} and len(args) >= 2 and _const_str(args[1]):
+                self.attribute(node, args[0], _const_str(args[1]), "patches")
+            elif func in {p + ".dict" for p in PATCHERS} and args:
+                for container in nb.resolve(args[0]):
+                    self.add(node, nb.written(container) if container in SYS_HOOKS else nb.written_any(container))
+            elif func in {p + ".multiple" for p in PATCHERS} and args:
+                for keyword in node.keywords:
+                    if keyword.arg:
+                        self.attribute(node, args[0], keyword.arg, "patches")
+        if funcs & TRACE_CALLS:
+            hook = sorted(funcs & TRACE_CALLS)[0]
+            self.add(node, f"installs a hook ({hook}) that can watch and change the checks as they run")
+        if "vaelab.checks.run" in funcs and any(k.arg == "hidden" and not (isinstance(k.value, ast.Constant)
+                                                                        and not k.value.value)
+                                               for k in node.keywords):
+            self.add(node, "looks for the hidden references (run(..., hidden=True))")
+        # code in strings
+        if funcs & EXEC_BUILTINS:
+            self.code(node, args[0] if args else None, sorted(funcs & EXEC_BUILTINS)[0].split(".")[1])
+        elif isinstance(node.func, ast.Attribute) and node.func.attr in IPYTHON_RUNNERS and \
+                any(p == "<ipython>" or p.startswith("IPython") for p in nb.resolve(node.func.value)):
+            if node.func.attr == "run_line_magic":
+                line = _const_str(args[1]) if len(args) > 1 else None
+                if line is not None:
+                    self.code(node, None, "", code=_magic_code(line) or "", prefix="")
+                else:
+                    self.add(node, "runs code built at run time (a magic), which this check cannot read")
+            elif node.func.attr == "run_cell_magic":
+                line = _const_str(args[1]) if len(args) > 1 else None
+                body = _const_str(args[2]) if len(args) > 2 else None
+                if line is None or body is None:
+                    self.add(node, "runs code built at run time (a magic), which this check cannot read")
+                else:
+                    for code in (_magic_code(line) or "", body):
+                        self.code(node, None, "", code=code, prefix="")
+            else:
+                self.code(node, args[0] if args else None, node.func.attr)
+
+    def code(self, node, arg, how: str, code=None, prefix: str = "runs code that ") -> None:
+        """Scan the Python a call runs from a string."""
+        if code is None:
+            code = _const_str(arg) if arg is not None else None
+            if code is None:
+                self.add(node, f"runs code built at run time ({how}), which this check cannot read")
+                return
+        if self.depth >= MAX_DEPTH:
+            self.add(node, f"runs code nested too deep ({how}) for this check to read")
+            return
+        parsed = _python(code)
+        if parsed is None:
+            return  # it raises SyntaxError when run
+        try:
+            tree = ast.parse(parsed[0])
+        except _UNPARSABLE:
+            return
+        inner = _Scanner(self.nb, self.depth + 1)
+        for _, what in inner.scan(tree):
+            self.add(node, prefix + what if prefix and not what.startswith("runs code") else what)
+
+
+# ------------------------------------------------------------ public API
+def _trees(sources: list) -> list:
+    trees = []
+    for source in sources:
+        parsed = _python(source)
+        try:
+            trees.append((ast.parse(parsed[0]), parsed[1]) if parsed else (None, 0))
+        except _UNPARSABLE:
+            trees.append((None, 0))
+    return trees
+
+
+def _scan(sources: list, protected: dict, report: list) -> list:
+    """``[(index, line, what)]`` for the sources whose index is in ``report``;
+    aliases are read from all of them."""
+    with _LOCK:
+        trees = _trees(sources)
+        notebook = _Notebook([t for t, _ in trees if t is not None], protected)
+        found = []
+        for index in report:
+            tree, offset = trees[index]
+            if tree is None:
+                continue  # a cell that does not parse does not run
+            try:
+                problems = _Scanner(notebook).scan(tree)
+            except RecursionError:  # Python runs it, so it must not pass unread
+                problems = [(1, "is nested too deeply for this check to read")]
+            for line, what in problems:
+                found.append((index, line + offset, what))
+        seen, unique = set(), []
+        for index, line, what in found:  # one problem per line: the outermost, found first
+            if (index, line) not in seen:
+                seen.add((index, line))
+                unique.append((index, line, what))
+        return sorted(unique, key=lambda f: (f[0], f[1]))
 
 
 def scan_source(source: str) -> list:
-    """Problems found in one cell's source: ``[(line, message), ...]``."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []  # a syntax error costs its own points when the cell runs
-    problems = []
-    for node in ast.walk(tree):
-        targets = []
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        elif isinstance(node, ast.Delete):
-            targets = node.targets
-        for target in targets:
-            for spine in _spines(target):
-                if isinstance(spine, ast.Attribute) and _root_name(spine) in PROTECTED_MODULES:
-                    problems.append((node.lineno, f"changes {ast.unparse(spine)}"))
-                elif isinstance(spine, ast.Subscript) and _root_name(spine.value) in {"sys", "builtins"}:
-                    problems.append((node.lineno, f"changes {ast.unparse(spine)}"))
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in PROTECTED_NAMES:
-            problems.append((node.lineno, f"redefines {node.name}, which the tests use"))
-        if isinstance(node, (ast.Assign,)) and any(isinstance(t, ast.Name) and t.id in PROTECTED_NAMES
-                                                   for t in node.targets):
-            problems.append((node.lineno, "reassigns a name the tests use"))
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Name) and func.id in {"setattr", "delattr"} and node.args:
-                if _root_name(node.args[0]) in PROTECTED_MODULES:
-                    problems.append((node.lineno, f"{func.id} on {ast.unparse(node.args[0])}"))
-            if isinstance(func, ast.Attribute) and (_root_name(func), func.attr) in SUSPICIOUS_CALLS:
-                problems.append((node.lineno, f"calls {ast.unparse(func)}"))
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if any(s in node.value for s in SUSPICIOUS_STRINGS):
-                problems.append((node.lineno, "looks for the hidden reference files"))
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names]
-            module = getattr(node, "module", "") or ""
-            if module.startswith("grader") or any(n.startswith("grader") for n in names):
-                problems.append((node.lineno, "imports the instructors' grader package"))
-    return sorted(set(problems))
+    """Problems found in one cell's source on its own: ``[(line, what), ...]``."""
+    return [(line, what) for _, line, what in _scan([source], names_test_cells_call(), [0])]
 
 
-def scan_notebook(nb) -> list:
-    """Problems in the cells a student may edit: ``["cell <id>, line <n>: <what>", ...]``."""
-    found = []
-    for index, cell in enumerate(nb.cells):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("locked") or "grader-guard" in cell.get("metadata", {}).get("tags", []):
-            continue  # locked cells are restored by nbgrader before grading
-        for line, message in scan_source(cell.source):
-            found.append(f"cell {meta.get('grade_id', index)}, line {line}: {message}")
-    return found
+def _line(source: str, number: int) -> str:
+    lines = source.splitlines()
+    text = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+    return text.replace("`", "'")
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
+
+
+def violation(label: str, line: int, text: str, what: str) -> str:
+    """``cell 'id', line 3: `source line` what it does``, at most MAX_MESSAGE characters."""
+    head = f"cell {_shorten(label, 40)}, line {line}: "
+    what = _shorten(what, 90)
+    room = min(MAX_LINE, MAX_MESSAGE - len(head) - len(what) - 3)
+    return f"{head}`{_shorten(text, room)}` {what}"
+
+
+def _cell_label(cell, position: int) -> str:
+    grade_id = _nbg(cell).get("grade_id")
+    return f"'{grade_id}'" if grade_id else str(position)
+
+
+def scan_notebook(nb, released=None) -> list:
+    """Violations in a submitted notebook, one string each (see the module
+    docstring for the format), in notebook order.
+
+    Every code cell is the student's to edit, whatever its tags or metadata
+    say; a cell is skipped only when ``released`` (the instructor's released
+    notebook) has a locked cell with the same nbgrader grade_id and the very
+    same source. Without ``released`` every code cell is scanned."""
+    untouched = {}
+    if released is not None:
+        untouched = {_nbg(c)["grade_id"]: _source(c) for c in released["cells"]
+                     if _is_code(c) and _nbg(c).get("locked") and _nbg(c).get("grade_id")}
+    cells = [(position, cell) for position, cell in enumerate(nb["cells"], 1) if _is_code(cell)]
+    sources = [_source(cell) for _, cell in cells]
+    report = [i for i, (_, cell) in enumerate(cells)
+              if not (_nbg(cell).get("grade_id") in untouched and untouched[_nbg(cell)["grade_id"]] == sources[i])]
+    found = _scan(sources, names_test_cells_call(released), report)
+    return [violation(_cell_label(cells[i][1], cells[i][0]), line, _line(sources[i], line), what)
+            for i, line, what in found]
