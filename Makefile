@@ -18,12 +18,15 @@ REGRADE     ?=
 SCHEDULER   ?=
 # due dates, extensions and the late policy (grader/late.py)
 COURSE      ?= grader/course.toml
+# submission times from the LMS (Canvas submissions JSON, Moodle grading worksheet, or CSV): grader/times.py
+TIMES       ?=
 # make student-edition DEST=../vae-course-student [UPTO=02_reparameterization] [REPO_URL=https://github.com/org/repo]
 DEST        ?=
 UPTO        ?=
 REPO_URL    ?=
 # make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]
 LMS         ?=
+PERCENT     ?=
 ROSTER      ?=
 
 .PHONY: help install lab test test-full test-fast test-binder test-browser browser release references check-release grade bench clean student-edition export feedback-bundle formgrader dask-scheduler dask-worker
@@ -129,11 +132,11 @@ grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [ASSIGNMENT=01_elbo] [JOBS=N]"; exit 2; }
 	$(PY) -m grader.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) \
 		$(if $(DB_URL),--db-url "$(DB_URL)") $(if $(REGRADE),--regrade) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") \
-		--course "$(COURSE)"
+		--course "$(COURSE)" $(if $(TIMES),--times "$(TIMES)")
 
 export: $(STAMP)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"; exit 2; }
-	$(PY) -m grader.export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
+	$(PY) -m grader.export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)" $(if $(PERCENT),--percent)
 
 # nbgrader's formgrader on the graded folder (its config, its own exchange, MathJax served locally)
 formgrader: $(STAMP) $(LAB_SETTINGS)

@@ -1,22 +1,26 @@
-"""``make export LMS=canvas|moodle|csv ROSTER=roster.csv``: the course
-gradebook as a file the LMS imports, one column per assignment.
+"""``make export LMS=canvas|moodle|csv ROSTER=roster.csv [PERCENT=1]``: the
+course gradebook as files the LMS imports.
 
-The roster maps the ids used in the submissions (``student_id``, the folder
-or LMS-zip name) to the LMS's own ids. It is a CSV with a header row and the
+The roster maps the ids used in the submissions (``student_id``: a folder
+name, a Canvas user id from a Canvas download, ``participant-<n>`` from a
+Moodle one) to the LMS's own user ids. It is a CSV with a header row and the
 columns ``student_id, lms_id, name, email`` (``name`` and ``email`` may be
 empty). Scores are nbgrader's ``score`` (after any late penalty), manual marks
 included. Nothing is dropped silently: a graded student missing from the
-roster, and a roster entry with no submission, are both reported (and the
-latter exported with an empty cell, which every LMS reads as "not graded").
+roster, and a roster entry with no submission, are both reported.
 
-Formats:
+Formats (each follows the LMS's importer, cited in :func:`export`):
 
-- ``canvas``: Canvas's gradebook import: ``Student, ID, SIS User ID,
-  SIS Login ID, Section``, one column per assignment, and a second row
-  ``Points Possible``. ``ID`` is the roster's ``lms_id`` (Canvas's user id).
-- ``moodle``: Moodle's "Import grades from CSV": ``ID number, Email address,
-  Full name``, one column per assignment; at import, map users by ``ID number``
-  (the roster's ``lms_id``) and each assignment column to its grade item.
+- ``canvas``: ``grades_canvas_<assignment>.csv``, Canvas's gradebook import:
+  ``Student, ID, SIS User ID, SIS Login ID, Section``, the assignment's
+  column and a ``Points Possible`` row. ``ID`` is the roster's ``lms_id``
+  (Canvas matches students by it first). Canvas matches the column to an
+  existing assignment by an exact title (or a trailing `` (id)``) and
+  otherwise asks whether to create one.
+- ``moodle``: ``grades_moodle_<assignment>.csv`` for "Import grades from
+  CSV": ``Moodle user id, Email address, Full name`` and the assignment's
+  column; at import, map from *Moodle user id* to *userid* (or from *Email
+  address* to *useremail*) and the column to its grade item.
 - ``csv``: ``student_id, lms_id, name, email``, one column per assignment, and
   the pending state of manual grading.
 """
@@ -29,7 +33,9 @@ from pathlib import Path, PurePosixPath
 
 ROSTER_COLUMNS = ("student_id", "lms_id", "name", "email")
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-MOODLE_FIXED = ["ID number", "Email address", "Full name"]
+# Moodle maps a column of the user's choice to userid, username, useridnumber or useremail
+# (grade/import/csv/classes/load_data.php); the roster's lms_id is the Moodle user id, so say so
+MOODLE_FIXED = ["Moodle user id", "Email address", "Full name"]
 
 
 class ExportError(ValueError):
@@ -83,8 +89,18 @@ def gradebook_scores(grading: Path) -> tuple[list, dict, dict]:
     return order, maxima, scores
 
 
-def export(grading: Path, lms: str, roster_path: Path, dest: Path | None = None) -> tuple[Path, list]:
-    """Write the LMS file; return (its path, the problems found)."""
+def export(grading: Path, lms: str, roster_path: Path, dest: Path | None = None,
+           percent: bool = False) -> tuple[list, list]:
+    """Write the LMS file(s); return (their paths, the problems found).
+
+    Canvas and Moodle get one file per assignment holding only the students who
+    handed it in: an empty cell is not "no change" to either LMS (Canvas clears
+    the score it has, ``lib/gradebook_importer.rb``; Moodle clears the grade,
+    ``grade/import/csv/classes/load_data.php``), so a manual 0 or an excused
+    mark entered there must never meet one. ``percent`` writes 100 x score /
+    maximum, for a Moodle grade item left at its default maximum of 100
+    (Moodle refuses the whole import for a grade above 100 and clamps one above
+    the item's maximum)."""
     if lms not in ("canvas", "moodle", "csv"):
         raise ExportError(f"unknown LMS {lms!r}: choose canvas, moodle or csv")
     order, maxima, scores = gradebook_scores(grading)
@@ -93,35 +109,50 @@ def export(grading: Path, lms: str, roster_path: Path, dest: Path | None = None)
                                                           if (s, a) in scores)})
     problems = [f"{s} has grades but is not in the roster {roster_path.name}: not exported"
                 for s in graded_students if s not in roster]
-    problems += [f"{s} ({roster[s]['lms_id']}) is in the roster but has no submission: exported with empty cells"
+    left = "left out of the file, so the LMS keeps what it has" if lms != "csv" else "exported with empty cells"
+    problems += [f"{s} ({roster[s]['lms_id']}) is in the roster but has no submission: {left}"
                  for s in roster if s not in graded_students]
     pending = sorted({s for (s, a), (_, status) in scores.items() if status.startswith("pending") and s in roster})
     problems += [f"{s} has manual grading still pending: the exported score is not final" for s in pending]
 
-    def cell(s, a):
+    def value(s, a):
         score = scores.get((s, a), (None, ""))[0]
-        return "" if score is None else f"{score:g}"
+        if score is None:
+            return ""
+        if score > maxima[a] + 1e-9:
+            problems.append(f"{s}/{a}: score {score:g} is above the maximum {maxima[a]:g}")
+        return f"{100 * score / maxima[a]:.2f}" if percent and maxima[a] else f"{score:g}"
 
-    dest = dest or grading / f"grades_{lms}.csv"
-    with open(dest, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        if lms == "canvas":
-            writer.writerow(CANVAS_FIXED + order)
-            writer.writerow(["Points Possible", "", "", "", ""] + [f"{maxima[a]:g}" for a in order])
-            for s, r in roster.items():
-                writer.writerow([r["name"] or s, r["lms_id"], s, r["email"], ""] + [cell(s, a) for a in order])
-        elif lms == "moodle":
-            writer.writerow(MOODLE_FIXED + order)
-            for s, r in roster.items():
-                writer.writerow([r["lms_id"], r["email"], r["name"]] + [cell(s, a) for a in order])
-        else:
+    paths = []
+    if lms == "csv":
+        dest = dest or grading / "grades_csv.csv"
+        with open(dest, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
             writer.writerow(list(ROSTER_COLUMNS) + order + ["status"])
             for s, r in roster.items():
                 states = [f"{a}: {scores[(s, a)][1]}" for a in order
                           if (s, a) in scores and scores[(s, a)][1] != "final"]
-                writer.writerow([s, r["lms_id"], r["name"], r["email"]] + [cell(s, a) for a in order]
+                writer.writerow([s, r["lms_id"], r["name"], r["email"]] + [value(s, a) for a in order]
                                 + ["; ".join(states) or ("final" if s in graded_students else "no submission")])
-    return dest, problems
+        return [dest], problems
+    for a in order:
+        handed_in = [s for s in roster if scores.get((s, a), (None,))[0] is not None]
+        path = (dest.with_name(f"{dest.stem}_{a}{dest.suffix}") if dest else grading / f"grades_{lms}_{a}.csv")
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            if lms == "canvas":
+                writer.writerow(CANVAS_FIXED + [a])
+                writer.writerow(["Points Possible", "", "", "", ""] + ["100" if percent else f"{maxima[a]:g}"])
+                for s in handed_in:
+                    r = roster[s]
+                    writer.writerow([r["name"] or s, r["lms_id"], s, r["email"], "", value(s, a)])
+            else:
+                writer.writerow(MOODLE_FIXED + [a])
+                for s in handed_in:
+                    r = roster[s]
+                    writer.writerow([r["lms_id"], r["email"], r["name"], value(s, a)])
+        paths.append(path)
+    return paths, problems
 
 
 def _run(label: str, work) -> int:
@@ -143,65 +174,50 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Export the course gradebook for an LMS.")
     parser.add_argument("--lms", required=True, choices=("canvas", "moodle", "csv"))
     parser.add_argument("--roster", required=True, type=Path, help="CSV: student_id,lms_id,name,email")
+    parser.add_argument("--percent", action="store_true",
+                        help="scores as a percentage of each assignment's maximum (a Moodle item out of 100)")
     parser.add_argument("--out", type=Path, default=Path("build/grading"), help="the folder `make grade` wrote")
     args = parser.parse_args(argv)
 
     def work():
-        path, problems = export(args.out, args.lms, args.roster)
-        return [path], problems
+        return export(args.out, args.lms, args.roster, percent=args.percent)
 
     return _run("export", work)
 
 
 # ------------------------------------------------------------ feedback bundle
-def _original_names(grading: Path) -> dict:
-    """{(student, assignment): the file's name in the LMS zip it came from},
-    read back from ``collected.json`` (written by ``make grade`` as it reads
-    the zip), or from nbgrader's zip_collect folders of older batches; empty
-    for folder batches."""
-    import json
-    import re
+def _origins(grading: Path) -> dict:
+    """{(student, assignment): the LMS ids of the file it came from}, as
+    ``make grade`` recorded them in ``collected.json`` (grader/lms.py)."""
+    from grader.grade import origins
 
-    from grader.grade import DEFAULT_NAME_PATTERN
-
-    found = {}
-    try:
-        for key, origin in json.loads((grading / "collected.json").read_text()).items():
-            student, _, assignment = key.partition("/")
-            found[(student, assignment)] = PurePosixPath(origin["entry"].replace("\\", "/")).name
-    except (OSError, ValueError, KeyError, AttributeError, TypeError):
-        pass
-    for path in sorted((grading / "downloaded").glob("*/extracted/**/*.ipynb")):
-        assignment = path.relative_to(grading / "downloaded").parts[0]
-        match = re.match(DEFAULT_NAME_PATTERN, "/" + path.name)
-        if match:
-            found[(match.group("student_id"), assignment)] = path.name
-    return found
+    return origins(grading)
 
 
-def _slug(text: str) -> str:
-    return "".join(c for c in text.lower() if c.isalnum()) or "student"
+def feedback_name(lms: str, assignment: str, origin: dict | None) -> tuple[str | None, str]:
+    """(the bundle name the LMS's bulk feedback upload files under this
+    student, '') or (None, why the LMS would misread any name we could give)."""
+    from grader import lms as rules
 
-
-def feedback_name(lms: str, student: str, assignment: str, original: str | None, person: dict | None) -> str:
-    """The name a feedback file gets in the bundle, so the LMS's bulk upload
-    matches it to the student: the submission's own LMS file name (its
-    ids first) when the batch came from an LMS zip, else built from the roster
-    the way the LMS names its downloads (Canvas: ``name_userid_...``; Moodle:
-    ``Full Name_id_assignsubmission_file_...``)."""
-    if original:
-        return original[:-len(".ipynb")] + "_feedback.html" if original.endswith(".ipynb") else original + ".html"
-    if person is None:
-        return f"{student}_{assignment}_feedback.html"
     if lms == "canvas":
-        return f"{_slug(person['name'] or student)}_{person['lms_id']}_{assignment}_feedback.html"
-    return f"{person['name'] or student}_{person['lms_id']}_assignsubmission_file_{assignment}_feedback.html"
+        if origin and origin.get("lms") == "canvas":
+            return rules.canvas_feedback_name(origin), ""
+        return None, ("Canvas files feedback by user id and attachment id, which only Canvas's own download "
+                      "carries: grade the Canvas download zip (make grade SUBMISSIONS=submissions.zip)")
+    if origin and origin.get("lms") == "moodle":
+        return rules.moodle_feedback_name(origin, assignment), ""
+    return None, ("Moodle files feedback by the assignment's participant number, which only Moodle's own "
+                  "download carries: grade the Moodle download zip")
 
 
 def feedback_bundle(grading: Path, lms: str, roster_path: Path | None = None) -> tuple[list, list]:
     """One zip per assignment, ``feedback_<assignment>_<lms>.zip``, holding each
     student's feedback HTML under the name the LMS's bulk feedback upload
-    expects. Returns (zip paths, problems)."""
+    matches to that student (Canvas: "Upload Submission Comments"; Moodle:
+    "Upload multiple feedback files in a zip"). A student whose submission did
+    not come from that LMS's download is left out and reported: any name we
+    built would be misread. ``roster_path`` is not needed (kept for the
+    command line). Returns (zip paths, problems)."""
     import zipfile
 
     if lms not in ("canvas", "moodle"):
@@ -209,20 +225,18 @@ def feedback_bundle(grading: Path, lms: str, roster_path: Path | None = None) ->
     feedback = grading / "feedback"
     if not feedback.exists():
         raise ExportError(f"{feedback} does not exist: run `make grade` first (OUT= the same folder)")
-    roster = read_roster(roster_path) if roster_path else {}
-    originals = _original_names(grading)
+    origins = _origins(grading)
     bundles, problems = {}, []
     for html in sorted(feedback.glob("*/*/*.html")):
         student, assignment = html.parts[-3], html.parts[-2]
         if any(p.is_symlink() for p in (html, html.parent, html.parent.parent)) or not html.is_file():
             problems.append(f"{student}/{assignment}: {html.name} is not a regular file the grader wrote; left out")
             continue
-        original = originals.get((student, assignment))
-        person = roster.get(student)
-        if original is None and person is None:
-            problems.append(f"{student}/{assignment}: neither an LMS file name nor a roster entry; "
-                            f"named {student}_{assignment}_feedback.html, which the LMS may not match")
-        bundles.setdefault(assignment, []).append((html, feedback_name(lms, student, assignment, original, person)))
+        name, why = feedback_name(lms, assignment, origins.get((student, assignment)))
+        if name is None:
+            problems.append(f"{student}/{assignment}: left out of the {lms} bundle. {why}")
+            continue
+        bundles.setdefault(assignment, []).append((html, name))
     paths = []
     for assignment, files in sorted(bundles.items()):
         path = grading / f"feedback_{assignment}_{lms}.zip"
@@ -230,6 +244,8 @@ def feedback_bundle(grading: Path, lms: str, roster_path: Path | None = None) ->
             for html, name in files:
                 zf.write(html, name)
         paths.append(path)
+    if not paths:
+        problems.append(f"no feedback could be named for {lms}: nothing was bundled")
     return paths, problems
 
 

@@ -80,6 +80,7 @@ class Outcome:
     max_score: float | None = None
     late: str = ""  # the late-penalty sentence (grader/late.py), empty when on time
     late_penalty: float = 0.0
+    time_source: str = ""  # where the submission time came from (grader/times.py), "" when none is known
 
 
 def progress_line(outcome: Outcome, done: int, total: int) -> str:
@@ -215,7 +216,7 @@ def prepare_course(out: Path, names: list, db_url: str | None = None) -> str:
 
 
 # ---------------------------------------------------------------- collecting
-def collect(source: Path, out: Path, names: list, pattern: str) -> tuple[list, list]:
+def collect(source: Path, out: Path, names: list, pattern: str, lms_layout: str = "auto") -> tuple[list, list]:
     """Put submissions under out/submitted/ (grader/intake.py: regular files
     only, LMS zips entry by entry); return (pairs to grade, problems). A bad
     file or entry is reported and skipped; it never stops the batch."""
@@ -226,18 +227,17 @@ def collect(source: Path, out: Path, names: list, pattern: str) -> tuple[list, l
     notes: dict = {}  # (student, assignment) -> sentences about files left out, for the feedback
     if source.is_file() and zipfile.is_zipfile(source):
         try:
-            result = intake.read_zip(source, names, pattern, submitted, limits)
+            result = intake.read_zip(source, names, pattern, submitted, limits, lms_layout)
         except (ValueError, zipfile.BadZipFile, OSError) as err:
             problems.append(Outcome("-", "-", False, 0.0, f"{source.name}: {err}"))
             result = intake.ZipResult()
         for bad in result.rejected:
             problems.append(Outcome(bad.student, bad.assignment, False, 0.0,
                                     f"zip entry '{bad.entry[:120]}' was not graded: {bad.why}"))
-        for student, assignment, kept, others in result.duplicates:
-            note = (f"the zip holds {len(others) + 1} different notebooks for this assignment; the one named last, "
+        for student, assignment, kept, others, rule in result.duplicates:
+            note = (f"the zip holds {len(others) + 1} different notebooks for this assignment; {rule}, "
                     f"'{kept}', was graded (not {', '.join(repr(o) for o in others)})")
             notes.setdefault((student, assignment), []).append(note)
-        _timestamps_from_zip(result.collected, submitted)
         _record_origin(out, source, result.collected)
     elif source.is_dir():
         student_dirs, skipped = intake.plain_dirs(source)
@@ -300,27 +300,60 @@ def collection_notes(out: Path, student: str, assignment: str) -> list:
 
 
 def _record_origin(out: Path, archive: Path, collected: dict) -> None:
-    """Which zip entry each submission came from (the LMS file name the
-    feedback bundle answers with), merged into out/collected.json."""
+    """Which zip entry each submission came from, with the LMS's own ids
+    (grader/lms.py), merged into out/collected.json: the feedback bundle
+    answers with them and the late step reads Canvas's LATE mark from them."""
     path = out / "collected.json"
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):
         known = {}
-    for (student, assignment), info in collected.items():
-        known[f"{student}/{assignment}"] = {"zip": archive.name, "entry": info.filename}
+    for (student, assignment), (_, origin) in collected.items():
+        known[f"{student}/{assignment}"] = {"zip": archive.name, "entry": origin.entry, "lms": origin.lms,
+                                            "file": origin.file, **origin.ids}
     path.write_text(json.dumps(known, indent=1, sort_keys=True))
 
 
-def _timestamps_from_zip(collected: dict, submitted: Path) -> None:
-    """Write nbgrader's timestamp.txt for each submission collected from an LMS
-    zip, from the time the zip records for its file."""
-    from grader.late import write_timestamp, zip_time
+def origins(out: Path) -> dict:
+    """{(student, assignment): what _record_origin wrote}."""
+    try:
+        known = json.loads((out / "collected.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {tuple(key.split("/", 1)): value for key, value in known.items() if "/" in key}
 
-    for (student, assignment), info in collected.items():
-        folder = submitted / student / assignment
-        if folder.is_dir() and not (folder / "timestamp.txt").exists():
-            write_timestamp(folder, zip_time(info, POLICY.lms_timezone))
+
+def submission_times(out: Path, pairs: list, times_file: Path | None) -> tuple[dict, list]:
+    """Give each submission its time from a source that knows (grader/times.py):
+    the TIMES file, else nbgrader's timestamp.txt; never a zip entry's time.
+    Returns ({(student, assignment): source}, notes for the report)."""
+    from grader import times
+    from grader.late import write_timestamp
+
+    given = times.load(times_file, sorted({a for _, a in pairs}), POLICY.lms_timezone) if times_file else {}
+    known, sources, notes = origins(out), {}, []
+    for student, assignment in pairs:
+        folder = out / "submitted" / student / assignment
+        if (student, assignment) in given:
+            when, source = given[(student, assignment)]
+            write_timestamp(folder, when)
+            sources[(student, assignment)] = source
+        elif (folder / "timestamp.txt").is_file():
+            sources[(student, assignment)] = "timestamp.txt (nbgrader)"
+        else:
+            sources[(student, assignment)] = ""
+            penalised = POLICY.due.get(assignment) is not None and POLICY.penalty_percent > 0
+            late_mark = known.get((student, assignment), {}).get("late")
+            if late_mark:
+                notes.append(Outcome(student, assignment, True, 0.0,
+                                     "Canvas marks this submission LATE, but its download carries no time: no late "
+                                     "penalty applied (give TIMES= Canvas's submissions list to apply the policy)"))
+            elif penalised:
+                notes.append(Outcome(student, assignment, True, 0.0,
+                                     "no trustworthy submission time (an LMS zip's entry times are not submission "
+                                     "times): no late penalty applied; give TIMES= to apply the policy"))
+    (out / "time-sources.json").write_text(json.dumps({f"{s}/{a}": v for (s, a), v in sources.items()}, indent=1))
+    return sources, notes
 
 
 def check_notebook(folder: Path, assignment: str, limits=None) -> str:
@@ -558,8 +591,10 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
     start = time.perf_counter()
     digest = _digest(out / "submitted" / student / assignment)
     with _AST_LOCK:  # CPython 3.11's ast.parse is not safe to call from two threads at once
+        released = nbformat.read(str(out / "template" / "assignments" / assignment / f"{assignment}.ipynb"),
+                                 as_version=4)
         violations = scan_notebook(nbformat.read(str(out / "submitted" / student / assignment / f"{assignment}.ipynb"),
-                                                 as_version=4))
+                                                 as_version=4), released=released)
         todos = _todo_cells(out, assignment)
     blanked, notes = [], []
     ok, reason, work = _run_worker(out, student, assignment)
@@ -589,7 +624,8 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
                    assignment, student, verdicts)
     if ok and violations:
         zero_and_flag(_sqlite(work / "gradebook.db"), assignment, student)
-        message = ("Integrity check: your code tampers with the grading tools (" + "; ".join(violations[:3]) +
+        more = f"; and {len(violations) - 3} more" if len(violations) > 3 else ""
+        message = ("Integrity check: your code changes how answers are judged (" + "; ".join(violations[:3]) + more +
                    "). Autograded points are set to 0 and the notebook is flagged for the instructor.")
         _add_note(work, student, assignment, message)
     outcome = Outcome(student, assignment, ok, time.perf_counter() - start, message, digest)
@@ -641,6 +677,10 @@ def _apply_late_penalty(out: Path, work: Path, main_url: str, outcome: Outcome) 
     from grader.late import lateness, read_timestamp
 
     s, a = outcome.student, outcome.assignment
+    try:
+        outcome.time_source = json.loads((out / "time-sources.json").read_text()).get(f"{s}/{a}", "")
+    except (OSError, ValueError):
+        outcome.time_source = ""
     late = lateness(POLICY, s, a, read_timestamp(out / "submitted" / s / a), outcome.max_score or 0.0)
     outcome.late, outcome.late_penalty = (late.sentence(POLICY, outcome.max_score or 0.0), late.penalty) if late \
         else ("", 0.0)
@@ -706,11 +746,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "grading")
     parser.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at a time")
-    parser.add_argument("--name-pattern", default=DEFAULT_NAME_PATTERN, help="regexp for LMS zip file names")
+    parser.add_argument("--name-pattern", default=None,
+                        help="regexp (groups student_id, file_id) for zip entry names; default: Canvas's and "
+                             "Moodle's download layouts, then <student>_..._<assignment>.ipynb")
     parser.add_argument("--db-url", default=None, help="course gradebook URL (default: SQLite in --out)")
     parser.add_argument("--regrade", action="store_true", help="grade again even what a previous run finished")
     parser.add_argument("--scheduler", default=None,
                         help="grade on a Dask cluster: the scheduler's address, e.g. tcp://host:8786 (grader/cluster.py)")
+    parser.add_argument("--times", type=Path, default=None,
+                        help="submission times from the LMS: Canvas's submissions JSON, Moodle's grading worksheet, "
+                             "or a CSV student_id,submitted_at[,assignment] (grader/times.py)")
     parser.add_argument("--course", type=Path, default=COURSE_FILE,
                         help="due dates, extensions and the late policy (default: grader/course.toml)")
     args = parser.parse_args(argv)
@@ -762,7 +807,15 @@ def main(argv=None) -> int:
     if client is not None:
         print(f"Dask cluster at {args.scheduler}: {workers} worker(s); this process merges every result "
               f"into the gradebook ({'PostgreSQL' if main_url.startswith('postgresql') else main_url.split(':')[0]})")
-    pairs, problems = collect(args.submissions.resolve(), out, names, args.name_pattern)
+    pairs, problems = collect(args.submissions.resolve(), out, names, args.name_pattern or DEFAULT_NAME_PATTERN,
+                              "pattern" if args.name_pattern else "auto")
+    from grader.times import TimesError
+
+    try:
+        _, time_notes = submission_times(out, pairs, args.times)
+    except TimesError as err:
+        print(f"make grade: {err}", file=sys.stderr)
+        return 2
     # What grading kernels must not see: answers, solutions, other students' work.
     seal.hide([ROOT / "grader", SOLUTIONS, ROOT / "tests", ROOT / ".git", ROOT / "build", out,
                args.submissions.resolve()])
@@ -838,8 +891,8 @@ def main(argv=None) -> int:
 
     pending = add_manual_status(out, csv_path)
 
-    report = write_report(out, outcomes + problems, limits=limits)
-    for o in [o for o in outcomes + problems if o.message]:
+    report = write_report(out, outcomes + problems + time_notes, limits=limits)
+    for o in [o for o in outcomes + problems + time_notes if o.message]:
         print(f"  ! {o.student}/{o.assignment}: {o.message}")
     how = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"with {args.jobs} job(s)"
     print(f"\nGraded {len(todo)} notebook(s) in {batch_seconds:.1f} s {how}; "

@@ -31,10 +31,12 @@ compression ratio         ``VAELAB_MAX_ZIP_RATIO``        200 (files > 1 MB)
 cells per notebook        ``VAELAB_MAX_CELLS``            2,000
 ========================  ==============================  =================
 
-Two different notebooks for one student and assignment in one zip: the one
-whose entry name sorts last is graded and the others are reported by name
-(identical copies are one submission). The rule is deterministic, so grading
-the same zip twice grades the same files.
+Two different notebooks for one student and assignment in one zip: the
+newest is graded (Canvas: the highest attachment id; Moodle: the file's own
+time; other names: the one that sorts last) and the others are reported by
+name (identical copies are one submission). The rule is deterministic, so
+grading the same zip twice grades the same files. Entries that are not
+notebooks (a PDF, Moodle's online-text page) are passed over.
 """
 from __future__ import annotations
 
@@ -206,9 +208,9 @@ class Rejected:
 
 @dataclass
 class ZipResult:
-    collected: dict = field(default_factory=dict)  # (student, assignment) -> zipfile.ZipInfo written
+    collected: dict = field(default_factory=dict)  # (student, assignment) -> (zipfile.ZipInfo, lms.Origin)
     rejected: list = field(default_factory=list)   # Rejected
-    duplicates: list = field(default_factory=list)  # (student, assignment, kept entry, [other entries])
+    duplicates: list = field(default_factory=list)  # (student, assignment, kept entry, [other entries], rule)
 
 
 def _unsafe_path(name: str) -> str:
@@ -230,11 +232,16 @@ def _archive_name(name: str) -> bool:
     return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def read_zip(archive: Path, names: list, pattern: str, submitted: Path, limits: Limits | None = None) -> ZipResult:
+def read_zip(archive: Path, names: list, pattern: str, submitted: Path, limits: Limits | None = None,
+             lms_layout: str = "auto") -> ZipResult:
     """Write every acceptable notebook in ``archive`` to
     ``submitted/<student>/<assignment>/<assignment>.ipynb``; see the module
-    docstring for what is refused. ``pattern`` is a regular expression with
-    groups ``student_id`` and ``file_id`` matched against ``'/' + entry name``."""
+    docstring for what is refused. Names are read by grader/lms.py: Canvas's
+    and Moodle's download layouts, else ``pattern`` (a regular expression with
+    groups ``student_id`` and ``file_id`` matched against ``'/' + entry name``).
+    ``collected`` maps (student, assignment) to (ZipInfo, lms.Origin)."""
+    from grader import lms
+
     limits = limits or Limits.from_env()
     result = ZipResult()
     regexp = re.compile(pattern)
@@ -253,11 +260,15 @@ def read_zip(archive: Path, names: list, pattern: str, submitted: Path, limits: 
                 why = "it is a symbolic link"
             if not why and _archive_name(name):
                 why = "it is an archive inside the archive (unpack it and grade the notebooks it holds)"
-            match = None if why else regexp.match("/" + name.replace("\\", "/").lstrip("/"))
-            student = match.group("student_id") if match else "-"
-            assignment = Path(match.group("file_id")).stem if match else "-"
-            if not why and match is None:
-                why = "its name does not end in _<student>_..._<assignment>.ipynb"
+            origin = None if why else lms.read_name(name, regexp, lms_layout)
+            student = origin.student if origin else "-"
+            assignment = origin.assignment if origin else "-"
+            if not why and origin is None:
+                base = PurePosixPath(name).name
+                if not base.lower().endswith(".ipynb") or base.startswith("."):
+                    continue  # a PDF, an online-text page, macOS's ._ files: not a submission to grade
+                why = ("its name is neither Canvas's nor Moodle's download form, nor "
+                       "<student>_..._<assignment>.ipynb")
             if not why and not plain_id(student):
                 why = f"its student id {student[:40]!r} is not a plain name"
             if not why and assignment not in names:
@@ -271,15 +282,16 @@ def read_zip(archive: Path, names: list, pattern: str, submitted: Path, limits: 
             if why:
                 result.rejected.append(Rejected(name, why, student, assignment))
                 continue
-            candidates.setdefault((student, assignment), []).append(info)
+            candidates.setdefault((student, assignment), []).append((info, origin))
 
         total = 0
         for (student, assignment), entries in sorted(candidates.items()):
-            entries.sort(key=lambda i: i.filename)
-            distinct = {(i.CRC, i.file_size) for i in entries}
-            kept = entries[-1]
+            entries.sort(key=lambda pair: lms.newest_first_key(pair[1], pair[0]))
+            distinct = {(i.CRC, i.file_size) for i, _ in entries}
+            kept, origin = entries[-1]
             if len(distinct) > 1:
-                result.duplicates.append((student, assignment, kept.filename, [i.filename for i in entries[:-1]]))
+                result.duplicates.append((student, assignment, kept.filename,
+                                          [i.filename for i, _ in entries[:-1]], lms.rule(origin.lms)))
             if total + kept.file_size > limits.zip_bytes:
                 result.rejected.append(Rejected(kept.filename, f"the zip's {_mb(limits.zip_bytes)} budget "
                                                 f"(VAELAB_MAX_ZIP_MB) was used up by the entries before it",
@@ -291,7 +303,7 @@ def read_zip(archive: Path, names: list, pattern: str, submitted: Path, limits: 
                 result.rejected.append(Rejected(kept.filename, why, student, assignment))
                 continue
             total += kept.file_size
-            result.collected[(student, assignment)] = kept
+            result.collected[(student, assignment)] = (kept, origin)
     return result
 
 

@@ -12,33 +12,47 @@ point. It flags code that
   checks use: the comparisons of torch, numpy and math (``torch.allclose``,
   ``np.testing.*``, ...), every torch/numpy/sympy/math/... function or class
   that the judging part of vaelab (``vaelab.checks`` and the modules it
-  imports) refers to, read from vaelab's own source, and every attribute of
-  those, which includes the methods and dunders of ``torch.Tensor`` and
-  ``np.ndarray``;
+  imports) refers to, read from vaelab's own source, what leads to them
+  (``torch.nn = ...``) and what of them matters: every attribute of a class
+  (the methods and dunders of ``torch.Tensor``, ``np.ndarray``,
+  ``nn.Module``) and special attributes of anything (``torch.allclose.__code__``).
+  A new attribute of a module (``F.my_loss = ...``) changes nothing they use;
 - changes anything in ``vaelab`` (the checks, the references, the recorder)
   or in ``builtins``, or the import and tracing machinery (``sys.modules``,
   ``sys.meta_path``, ``sys.path_hooks``, ``sys.settrace``/``setprofile``), or
-  replaces ``__builtins__``;
+  what decides how IPython reads and runs the later (test) cells
+  (``get_ipython().input_transformers_post``, ``.events``, ``.set_custom_exc``,
+  ``InteractiveShell.run_cell``, ...), or replaces ``__builtins__``;
 - rebinds, at module level, a name that the locked test or self-check cells
-  call without binding it themselves (read from those cells of
-  ``solutions/*/*.ipynb``: today only ``check``; ``grade`` is imported by each
-  test cell itself), unless it binds the same vaelab function again;
+  import or call (read from those cells of ``solutions/*/*.ipynb`` and of the
+  released notebook: today ``grade``, which each test cell imports, and
+  ``check``, which each self-check calls; the answers' names are the
+  student's), unless it binds the same vaelab function again. Other helpers
+  (``run``, ``grade_of``, ``compare``...) are the student's own;
 - looks for the hidden references (``VAELAB_HIDDEN_REFERENCES``,
   ``grader/references``, ``hidden_path``, ``run(..., hidden=True)``) or the
   folder the hidden tests record into (``VAELAB_SEALED_RESULTS``), imports the
   ``grader`` package, or reaches into frames and the garbage collector
   (``sys._getframe``, ``inspect.currentframe``/``stack``, ``gc.get_objects``/
   ``get_referrers``, ``.f_back``, ``.__globals__``, ...);
-- runs code the scan cannot read: ``exec``/``eval``/``compile`` (the
-  builtins, not ``model.eval()``) and IPython's ``run_cell`` of anything but
-  a string literal. A literal is parsed and scanned like the cell itself, and
-  so is the code of a magic (``%time``, ``%%capture``, ...).
+- runs code the scan cannot read: the builtins ``exec``/``eval``/``compile``
+  (not ``model.eval()`` or ``re.compile``) and IPython's ``run_cell`` of
+  anything but a string the code spells out (a literal, literals joined with
+  ``+``): an honest notebook has no reason to build code at run time, and
+  such code could hide any of the above. A spelled-out string is parsed and
+  scanned like the cell itself, and so is the code of a magic (``%time``,
+  ``%%capture``, ``%%timeit``'s setup) and a literal given to
+  ``sympy.sympify``/``parse_expr`` (which evaluate it; ``sympify`` of
+  anything else is not flagged, since sympy objects go through it too).
+
+A cell that does not parse, even after IPython's magics are turned into
+calls, is not flagged: IPython runs none of it.
 
 It does not flag settings and calls (``torch.backends.cudnn.benchmark =
 True``, ``torch.manual_seed(0)``, ``np.set_printoptions(...)``,
 ``plt.rcParams[...] = ...``), new attributes of modules that the checks do
-not use, or helpers in the student's own namespace (``run``, ``grade``,
-``print``...): the checks live in their own module and never read those.
+not use, or helpers in the student's own namespace (``run``, ``print``,
+``needs``...): the checks live in their own module and never read those.
 
 Import aliases are resolved over the whole notebook (``import torch as T``,
 ``from vaelab import checks as c``, ``t = torch``, ``getattr(torch, "x")``,
@@ -49,13 +63,17 @@ cannot be resolved is flagged only for comparison names (``x.allclose =
 Each violation names the cell (its nbgrader grade_id, or its 1-based position
 in the notebook), the line within it, the line itself and what it does::
 
-    cell 'kl_standard_normal', line 3: `torch.allclose = lambda *a, **k: True` replaces torch.allclose, which the checks use
+    cell 'kl_standard_normal', line 3: `torch.allclose = lambda *a, **k: True` replaces torch.allclose,
+    which the checks use
+
+(one line; the source line is trimmed to 80 characters, the whole to 200).
 """
 from __future__ import annotations
 
 import ast
 import builtins
 import functools
+import re
 import threading
 
 from grader import ROOT, SOLUTIONS
@@ -71,6 +89,10 @@ COMPARISONS = frozenset({
     "numpy.ndarray", "numpy.isfinite", "numpy.isnan",
     "math.isclose", "math.isfinite", "math.isnan",
 })
+#: Every attribute of these is the checks' to use (``np.testing.assert_allclose``) ...
+WHOLE_NAMESPACES = frozenset({"torch.testing", "numpy.testing"})
+#: ... and of these classes (others are told by their capital: ``torch.Tensor``, ``sympy.Basic``).
+CLASSES = frozenset({"numpy.ndarray", "numpy.generic", "numpy.dtype"})
 #: Names of comparisons, flagged whatever object they are set on (``for m in mods: m.allclose = f``).
 COMPARISON_ATTRS = frozenset({
     "allclose", "isclose", "assert_close", "assert_allclose", "assert_equal", "assert_array_equal",
@@ -83,9 +105,16 @@ TYPE_DUNDERS = frozenset({"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__g
 #: Outside modules whose functions the checks judge with (read from vaelab's source); vaelab's use of
 #: sys, os, pathlib, ... is plumbing, not judging.
 JUDGING_ROOTS = frozenset({"torch", "numpy", "sympy", "math", "copy", "random"})
-#: Settings namespaces: writing into them is never flagged.
-SETTINGS = ("torch.backends", "torch._dynamo.config", "torch._inductor.config", "torch.utils.backcompat",
-            "matplotlib", "IPython", "warnings", "logging", "tqdm")
+#: Settings namespaces: writing into them is never flagged, even where the checks read them.
+SETTINGS = ("torch.backends", "torch._dynamo.config", "torch._inductor.config", "matplotlib")
+#: The IPython shell (``get_ipython()`` or its class) and what of it decides how later cells, the
+#: test cells among them, are read and run.
+SHELLS = ("<ipython>", "IPython.core.interactiveshell.InteractiveShell", "IPython.InteractiveShell",
+          "ipykernel.zmqshell.ZMQInteractiveShell")
+SHELL_HOOKS = frozenset({"input_transformers_cleanup", "input_transformers_post", "input_transformer_manager",
+                         "ast_transformers", "events", "prefilter_manager", "run_cell", "run_cell_async",
+                         "run_ast_nodes", "run_code", "transform_cell", "transform_ast", "set_custom_exc",
+                         "custom_exceptions", "showtraceback", "_showtraceback", "set_hook", "compile"})
 SYS_HOOKS = {
     "sys.modules": "which decides what an import returns",
     "sys.meta_path": "which decides what an import returns",
@@ -116,8 +145,12 @@ SUSPICIOUS_STRINGS = ("HIDDEN_REFERENCES", "VAELAB_SEALED_RESULTS", "hidden_path
 HIDDEN_READERS = {"vaelab.references.hidden_path", "vaelab.checks._spec", "vaelab.checks._INDEX"}
 EXEC_BUILTINS = {"builtins.exec", "builtins.eval", "builtins.compile"}
 IPYTHON_RUNNERS = {"run_cell", "run_cell_async", "ex", "ev", "run_code", "run_line_magic", "run_cell_magic"}
-SETATTRS = {"builtins.setattr": 3, "builtins.object.__setattr__": 3, "builtins.type.__setattr__": 3,
-            "builtins.delattr": 2, "builtins.object.__delattr__": 2, "builtins.type.__delattr__": 2}
+SETATTRS = ("builtins.setattr", "builtins.object.__setattr__", "builtins.type.__setattr__",
+            "builtins.delattr", "builtins.object.__delattr__", "builtins.type.__delattr__")
+#: Functions that run a string as Python: a literal is read like the cell; anything else is not flagged,
+#: because sympy objects go through them too.
+SYMPY_PARSERS = {"sympy.sympify", "sympy.S", "sympy.parse_expr", "sympy.parsing.sympy_parser.parse_expr",
+                 "sympy.parsing.parse_expr"}
 MUTATORS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__", "append", "extend",
             "insert", "remove", "add", "discard"}
 PATCHERS = {"unittest.mock.patch", "mock.patch"}
@@ -185,25 +218,50 @@ def judging_paths() -> frozenset:
     return frozenset(p for p in paths if p.split(".")[0] in JUDGING_ROOTS)
 
 
-def _free_names(source: str) -> set:
-    """Names a cell reads at top level without binding them itself."""
+def _used_names(source: str) -> dict:
+    """``{name: ("import", path) | ("call", None)}``: the names a cell
+    imports at top level (and from where), and those it reads there without
+    binding them itself."""
     import symtable
 
     try:
         table = symtable.symtable(source, "<cell>", "exec")
+        tree = ast.parse(source)
     except _UNPARSABLE:
-        return set()
-    return {s.get_name() for s in table.get_symbols()
-            if s.is_referenced() and not s.is_assigned() and not s.is_imported()}
+        return {}
+    imported = dict(b for node in tree.body for b in _import_bindings(node))
+    used = {}
+    for symbol in table.get_symbols():
+        if symbol.is_imported():
+            used[symbol.get_name()] = ("import", imported.get(symbol.get_name()))
+        elif symbol.is_referenced() and not symbol.is_assigned():
+            used[symbol.get_name()] = ("call", None)
+    return used
+
+
+def _merge(used: dict, name: str, how: str, path) -> None:
+    """One ``(description, imported path)`` a name: the test cells' use before the self-checks'."""
+    if name not in used or ("test cells" in how and "test cells" not in used[name][0]):
+        used[name] = (how, path)
 
 
 def _nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    """A cell's nbgrader metadata ({} where the student's file has something else there)."""
+    meta = cell.get("metadata")
+    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _grade_id(cell):
+    grade_id = _nbg(cell).get("grade_id")
+    return grade_id if isinstance(grade_id, str) and grade_id else None
 
 
 def _source(cell) -> str:
     source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
+    if isinstance(source, list):
+        source = "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
 
 
 def _is_code(cell) -> bool:
@@ -211,9 +269,9 @@ def _is_code(cell) -> bool:
 
 
 def _locked_names(nb) -> tuple:
-    """``({name: "test"|"self-check"}, answers)`` for one notebook: the names
-    its locked code cells read without binding them, and the names its
-    solution cells define (the answers, which are the student's to write)."""
+    """``({name: "the test cells import", ...}, answers)`` for one notebook:
+    the names its locked code cells import, or read without binding them, and
+    the names its solution cells define (the answers, the student's to write)."""
     used, answers = {}, set()
     for cell in nb["cells"]:
         if not _is_code(cell):
@@ -228,9 +286,8 @@ def _locked_names(nb) -> tuple:
             answers |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
                         if isinstance(t, ast.Name)}
         elif meta.get("locked"):
-            for name in _free_names(_source(cell)):
-                if used.get(name) != "test":
-                    used[name] = "test" if meta.get("grade") else "self-check"
+            for name, (how, path) in _used_names(_source(cell)).items():
+                _merge(used, name, f"the {'test' if meta.get('grade') else 'self-check'} cells {how}", path)
     return used, answers
 
 
@@ -246,25 +303,25 @@ def _solution_names() -> tuple:
             u, a = _locked_names(nbformat.read(str(path), as_version=4))
         except Exception:
             continue
-        for name, who in u.items():
-            if used.get(name) != "test":
-                used[name] = who
+        for name, (how, path) in u.items():
+            _merge(used, name, how, path)
         answers |= a
     return used, answers
 
 
-def names_test_cells_call(released=None) -> dict:
-    """``{name: "test" | "self-check"}``: module-level names the locked test
-    and self-check cells call or read without binding them (the hidden tests
-    are read from the solution notebooks, the self-checks also from
-    ``released``), less the answers the student writes."""
+def names_test_cells_use(released=None) -> dict:
+    """``{name: ("the test cells import", "vaelab.checks.grade"), name:
+    ("the self-check cells call", None), ...}``: the names the locked test and
+    self-check cells import (and from where), or call (read) without binding
+    them (the hidden tests are read from the solution notebooks, the
+    self-checks also from ``released``), less the answers the student writes."""
     used, answers = dict(_solution_names()[0]), set(_solution_names()[1])
     if released is not None:
         u, a = _locked_names(released)
-        for name, who in u.items():
-            used.setdefault(name, who)
+        for name, (how, path) in u.items():
+            _merge(used, name, how, path)
         answers |= a
-    return {name: who for name, who in used.items() if name not in answers}
+    return {name: use for name, use in used.items() if name not in answers}
 
 
 # ------------------------------------------------------------ parsing cells
@@ -279,13 +336,19 @@ def _python(source: str):
     except _UNPARSABLE:
         pass
     stripped = source.lstrip("\n")
-    if stripped.startswith("%%"):
+    if stripped.startswith("%%"):  # line 1: the code in the magic's line (%%timeit's setup), then the body
         lead = len(source) - len(stripped)
         head, _, body = stripped.partition("\n")
         inner = _python(body)
         if inner is None:
             return None
-        return inner[0], inner[1] + lead + 1
+        first = _magic_code(head.partition(" ")[2]) or ""
+        code = ("" if "\n" in first else first) + "\n" * (inner[1] + 1) + inner[0]
+        try:
+            ast.parse(code)
+        except _UNPARSABLE:
+            return None
+        return code, lead
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -318,8 +381,15 @@ def _const_str(node):
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _const_str(node.left), _const_str(node.right)
-        return left + right if left is not None and right is not None else None
+        parts = []  # a + b + c is left-nested: walk it without recursing, and stop at the first non-string
+        while isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            right = _const_str(node.right)
+            if right is None:
+                return None
+            parts.append(right)
+            node = node.left
+        left = _const_str(node)
+        return None if left is None else left + "".join(reversed(parts))
     if isinstance(node, ast.JoinedStr):
         parts = [_const_str(v) for v in node.values]
         return "".join(parts) if all(p is not None for p in parts) else None
@@ -327,6 +397,32 @@ def _const_str(node):
             and len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple))):
         sep, parts = _const_str(node.func.value), [_const_str(e) for e in node.args[0].elts]
         return sep.join(parts) if sep is not None and all(p is not None for p in parts) else None
+    return None
+
+
+def _reaches(path: str, used: str) -> bool:
+    """Whether writing ``path`` changes ``used``, a name the checks use: it
+    is that name, or on the way to it (``torch.nn`` for ``torch.nn.Module``),
+    or an attribute of it that matters: anything of a class
+    (``torch.Tensor.double``) or of a comparison namespace (``torch.testing.*``),
+    a special attribute of anything (``torch.allclose.__code__``). A new
+    attribute of a module (``F.my_loss``) changes nothing the checks use."""
+    if path == used or used.startswith(path + "."):
+        return True
+    if not path.startswith(used + "."):
+        return False
+    first = path[len(used) + 1:].split(".")[0]
+    last = used.rsplit(".", 1)[-1]
+    return (used in WHOLE_NAMESPACES or used in CLASSES or last[:1].isupper()
+            or first.startswith("__") and first.endswith("__"))
+
+
+def _shell_hook(path: str):
+    """``events`` for ``<ipython>.events.register``: the hook of the IPython shell a path reaches."""
+    for shell in SHELLS:
+        if path.startswith(shell + "."):
+            hook = path[len(shell) + 1:].split(".")[0]
+            return hook if hook in SHELL_HOOKS else None
     return None
 
 
@@ -424,7 +520,8 @@ class _Notebook:
             if funcs & {"builtins.globals", "builtins.locals"} or (funcs & {"builtins.vars"} and not args):
                 return {GLOBALS}
             if "builtins.__import__" in funcs and args and _const_str(args[0]):
-                return {_const_str(args[0]).split(".")[0]}
+                fromlist = len(args) > 3 or any(k.arg == "fromlist" for k in node.keywords)
+                return {_const_str(args[0]) if fromlist else _const_str(args[0]).split(".")[0]}
             if "importlib.import_module" in funcs and args and _const_str(args[0]):
                 return {_const_str(args[0])}
             if "sys.modules.get" in funcs and args and _const_str(args[0]):
@@ -444,6 +541,8 @@ class _Notebook:
             return {key}
         if container.endswith(".__dict__"):
             container = container[: -len(".__dict__")]
+        if container in ("<ipython>.user_ns", "<ipython>.user_global_ns"):
+            container = GLOBALS
         if container in (GLOBALS, "__main__"):
             return {f"{container}.{key}"} | self.resolve(ast.Name(id=key, ctx=ast.Load()))
         return {f"{container}.{key}"}
@@ -466,9 +565,12 @@ class _Notebook:
         for hook, why in SYS_HOOKS.items():
             if path == hook or path.startswith(hook + "."):
                 return f"changes {hook}, {why}"
+        hook = _shell_hook(path)
+        if hook:
+            return f"{verb} the shell's {hook}, which decides how the test cells run"
         if path.startswith(tuple(s + "." for s in SETTINGS)) or path in SETTINGS:
             return None
-        if any(path == j or path.startswith(j + ".") or j.startswith(path + ".") for j in self.judged):
+        if any(_reaches(path, j) for j in self.judged):
             return f"{verb} {short}, which the checks use"
         return None
 
@@ -485,7 +587,7 @@ class _Notebook:
                 return self.written(owner, verb)
         if attributes or container.endswith(".__dict__"):
             if not owner.startswith(tuple(s + "." for s in SETTINGS)) and owner not in SETTINGS and \
-                    any(j == owner or j.startswith(owner + ".") or owner.startswith(j + ".") for j in self.judged):
+                    any(j.startswith(owner + ".") or _reaches(owner + ".__x__", j) for j in self.judged):
                 return f"{verb} attributes of {owner[:60]}, which the checks use"
         return None
 
@@ -493,12 +595,12 @@ class _Notebook:
         """Why binding the student's module-level ``name`` to ``values`` is tampering."""
         if name == "__builtins__":
             return "replaces __builtins__, which every later cell uses"
-        who = self.protected.get(name)
-        if who is None:
+        if name not in self.protected:
             return None
-        if values and all(v.startswith("vaelab.") and v.rsplit(".", 1)[-1] == name for v in values):
+        how, path = self.protected[name]
+        if values and all(v == path or v.startswith("vaelab.") and v.rsplit(".", 1)[-1] == name for v in values):
             return None  # the same helper imported again
-        return f"redefines {name}, which the {who} cells call"
+        return f"redefines {name}, which {how}"
 
 
 class _Scanner:
@@ -516,28 +618,29 @@ class _Scanner:
         return self.problems
 
     # -- traversal with scopes
-    def visit(self, node, module_level: bool, declared: set) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            if module_level or node.name in declared:
-                self.add(node, self.nb.rebound(node.name, set()))
-            for child in node.decorator_list + getattr(node, "bases", []) + getattr(node, "keywords", []):
-                self.visit(child, module_level, declared)
-            if not isinstance(node, ast.ClassDef):
-                for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
-                    self.visit(default, module_level, declared)
-            inner = set() if isinstance(node, ast.ClassDef) else \
-                {n for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names}
-            for statement in node.body:
-                self.visit(statement, False, inner)
-            return
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            self.check(node, False, set())
-            for child in ast.iter_child_nodes(node):
-                self.visit(child, False, set())
-            return
-        self.check(node, module_level, declared)
-        for child in ast.iter_child_nodes(node):
-            self.visit(child, module_level, declared)
+    def visit(self, root, module_level: bool, declared: set) -> None:
+        """Check every node, outermost first, knowing whether it runs at
+        module level (or binds a name a function declared ``global``)."""
+        stack = [(root, module_level, declared)]
+        while stack:
+            node, module_level, declared = stack.pop()
+            children = []
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if module_level or node.name in declared:
+                    self.add(node, self.nb.rebound(node.name, set()))
+                outer = node.decorator_list + getattr(node, "bases", []) + getattr(node, "keywords", [])
+                if not isinstance(node, ast.ClassDef):
+                    outer += node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+                inner = set() if isinstance(node, ast.ClassDef) else \
+                    {n for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names}
+                children = [(c, module_level, declared) for c in outer] + [(s, False, inner) for s in node.body]
+            elif isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                self.check(node, False, set())
+                children = [(c, False, set()) for c in ast.iter_child_nodes(node)]
+            else:
+                self.check(node, module_level, declared)
+                children = [(c, module_level, declared) for c in ast.iter_child_nodes(node)]
+            stack.extend(reversed(children))
 
     # -- one node
     def check(self, node, module_level: bool, declared: set) -> None:
@@ -613,6 +716,8 @@ class _Scanner:
     def _written_item(self, container: str, key: str, value, verb: str) -> str | None:
         if container.endswith(".__dict__"):
             container = container[: -len(".__dict__")]
+        if container in ("<ipython>.user_ns", "<ipython>.user_global_ns"):
+            container = GLOBALS
         path = f"{container}.{key}"
         for namespace in (GLOBALS + ".", "__main__."):
             if path.startswith(namespace) and "." not in path[len(namespace):]:
@@ -644,10 +749,14 @@ class _Scanner:
         nb = self.nb
         funcs = nb.resolve(node.func)
         args = node.args
+        for path in nb.resolve(node):  # getattr(inspect, "stack"), importlib.import_module("grader")
+            self.read(node, path)
+        if "builtins.getattr" in funcs and len(args) >= 2 and _const_str(args[1]) in FRAME_ATTRS:
+            self.add(node, f"reaches into other code's variables (.{_const_str(args[1])})")
         # setattr(obj, "name", value), object.__setattr__(...), obj.__setattr__("name", value)
         receiver, name_node, verb = None, None, "replaces"
-        for func, arity in SETATTRS.items():
-            if func in funcs and len(args) >= arity - 1:
+        for func in SETATTRS:
+            if func in funcs and len(args) >= 2:
                 receiver, name_node = args[0], args[1]
                 verb = "deletes" if "del" in func else "replaces"
         if receiver is None and isinstance(node.func, ast.Attribute) and node.func.attr in ("__setattr__",
@@ -697,6 +806,16 @@ class _Scanner:
                 for keyword in node.keywords:
                     if keyword.arg:
                         self.attribute(node, args[0], keyword.arg, "patches")
+        hooks = set()
+        for func in funcs:
+            owner = func.rsplit(".", 1)[0]
+            hook = _shell_hook(owner) if owner not in SHELLS else None  # a method of a hook: events.register
+            if hook is None and _shell_hook(func) in ("set_custom_exc", "set_hook"):
+                hook = _shell_hook(func)
+            if hook:
+                hooks.add(hook)
+        if hooks:  # get_ipython().events.register(...), ....input_transformers_post.append(...)
+            self.add(node, f"changes the shell's {sorted(hooks)[0]}, which decides how the test cells run")
         if funcs & TRACE_CALLS:
             hook = sorted(funcs & TRACE_CALLS)[0]
             self.add(node, f"installs a hook ({hook}) that can watch and change the checks as they run")
@@ -705,6 +824,8 @@ class _Scanner:
                                                for k in node.keywords):
             self.add(node, "looks for the hidden references (run(..., hidden=True))")
         # code in strings
+        if funcs & SYMPY_PARSERS and args and _const_str(args[0]) is not None:
+            self.code(node, args[0], "sympify")
         if funcs & EXEC_BUILTINS:
             self.code(node, args[0] if args else None, sorted(funcs & EXEC_BUILTINS)[0].split(".")[1])
         elif isinstance(node.func, ast.Attribute) and node.func.attr in IPYTHON_RUNNERS and \
@@ -729,6 +850,8 @@ class _Scanner:
     def code(self, node, arg, how: str, code=None, prefix: str = "runs code that ") -> None:
         """Scan the Python a call runs from a string."""
         if code is None:
+            if isinstance(arg, ast.Call) and self.nb.resolve(arg.func) & {"builtins.compile"}:
+                return  # exec(compile(...)): the compile call is read on its own
             code = _const_str(arg) if arg is not None else None
             if code is None:
                 self.add(node, f"runs code built at run time ({how}), which this check cannot read")
@@ -787,7 +910,7 @@ def _scan(sources: list, protected: dict, report: list) -> list:
 
 def scan_source(source: str) -> list:
     """Problems found in one cell's source on its own: ``[(line, what), ...]``."""
-    return [(line, what) for _, line, what in _scan([source], names_test_cells_call(), [0])]
+    return [(line, what) for _, line, what in _scan([source], names_test_cells_use(), [0])]
 
 
 def _line(source: str, number: int) -> str:
@@ -809,8 +932,8 @@ def violation(label: str, line: int, text: str, what: str) -> str:
 
 
 def _cell_label(cell, position: int) -> str:
-    grade_id = _nbg(cell).get("grade_id")
-    return f"'{grade_id}'" if grade_id else str(position)
+    grade_id = _grade_id(cell)  # the student's file may say anything: keep what nbgrader ids are made of
+    return "'" + re.sub(r"[^A-Za-z0-9_.-]", "_", grade_id) + "'" if grade_id else str(position)
 
 
 def scan_notebook(nb, released=None) -> list:
@@ -823,12 +946,12 @@ def scan_notebook(nb, released=None) -> list:
     same source. Without ``released`` every code cell is scanned."""
     untouched = {}
     if released is not None:
-        untouched = {_nbg(c)["grade_id"]: _source(c) for c in released["cells"]
-                     if _is_code(c) and _nbg(c).get("locked") and _nbg(c).get("grade_id")}
+        untouched = {_grade_id(c): _source(c) for c in released["cells"]
+                     if _is_code(c) and _nbg(c).get("locked") and _grade_id(c)}
     cells = [(position, cell) for position, cell in enumerate(nb["cells"], 1) if _is_code(cell)]
     sources = [_source(cell) for _, cell in cells]
     report = [i for i, (_, cell) in enumerate(cells)
-              if not (_nbg(cell).get("grade_id") in untouched and untouched[_nbg(cell)["grade_id"]] == sources[i])]
-    found = _scan(sources, names_test_cells_call(released), report)
+              if not (_grade_id(cell) in untouched and untouched[_grade_id(cell)] == sources[i])]
+    found = _scan(sources, names_test_cells_use(released), report)
     return [violation(_cell_label(cells[i][1], cells[i][0]), line, _line(sources[i], line), what)
             for i, line, what in found]

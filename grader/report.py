@@ -172,6 +172,10 @@ def write_report(out: Path, outcomes=(), limits=None) -> Path:
             if o.message:
                 writer.writerow(["problem", o.assignment, o.student, o.message, ""])
         for o in outcomes:
+            if o.ok and o.max_score is not None:
+                writer.writerow(["submission_time", o.assignment, o.student,
+                                 getattr(o, "time_source", "") or "unknown (no penalty possible)", ""])
+        for o in outcomes:
             if getattr(o, "late", ""):
                 writer.writerow(["late_penalty", o.assignment, o.student, f"{o.late_penalty:g}", o.late])
 
@@ -183,6 +187,9 @@ def write_report(out: Path, outcomes=(), limits=None) -> Path:
     late_rows = "".join(f"<tr><td>{html.escape(o.student)}</td><td>{html.escape(o.assignment)}</td>"
                         f"<td>{o.late_penalty:g}</td><td>{html.escape(o.late)}</td></tr>"
                         for o in outcomes if getattr(o, "late", ""))
+    time_counts = collections.Counter(getattr(o, "time_source", "") or "unknown: no penalty possible"
+                                       for o in outcomes if o.ok and o.max_score is not None)
+    time_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{n}</td></tr>" for k, n in sorted(time_counts.items()))
     pair_rows = "".join(f"<tr><td>{html.escape(p.assignment)}</td><td>{html.escape(p.first)}</td>"
                         f"<td>{html.escape(p.second)}</td><td>{p.similarity:.2f}</td><td>{p.shared}</td></tr>"
                         for p in pairs)
@@ -199,6 +206,8 @@ tr:nth-child(even){{background:#f3f3f3}}</style>
 <h2>Problems</h2><table><tr><th>student</th><th>assignment</th><th>message</th></tr>{problem_rows or '<tr><td>none</td></tr>'}</table>
 <img src="grade_histogram.png" alt="grade histogram">
 <h2>Pass rate per autograded test</h2><table><tr><th>assignment</th><th>test</th><th>passed</th><th>rate</th></tr>{rows}</table>
+<h2>Where submission times came from</h2><p>Never a zip entry's time (grader/times.py); each row's source
+is in report.csv (<code>submission_time</code>).</p><table><tr><th>source</th><th>submissions</th></tr>{time_rows or '<tr><td>none</td></tr>'}</table>
 <h2>Late submissions</h2><table><tr><th>student</th><th>assignment</th><th>penalty</th><th>why</th></tr>{late_rows or '<tr><td>none</td></tr>'}</table>
 <h2>Manually graded answers</h2><p>Marked in the formgrader, written but still to mark (pending), or left blank
 (nbgrader gives a blank answer 0 points, "No response"). They are not in the histogram or the test table.</p>

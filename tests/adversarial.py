@@ -111,18 +111,20 @@ CASES = {
     # Obfuscated past the static scan; sealed grading (grader/seal.py) stops them: the kernel
     # never holds the hidden answers, and their files are covered in its mount namespace.
     "stack_walk_for_answers": (_kl(
-        "    frame = getattr(__import__('sy' + 's'), '_get' + 'frame')(1)\n"
+        "    _n = lambda h: bytes.fromhex(h).decode()\n"
+        "    frame = getattr(__import__(_n('737973')), _n('5f6765746672616d65'))(1)\n"
         "    while frame is not None:\n"
-        "        for value in list(frame.f_locals.values()):\n"
+        "        for value in list(getattr(frame, _n('665f6c6f63616c73')).values()):\n"
         "            if isinstance(value, dict) and 'expected' in value and 'args' in value:\n"
         "                if torch.equal(value['args'][0], mu):\n"
         "                    return value['expected']\n"
-        "        frame = frame.f_back\n"
+        "        frame = getattr(frame, _n('665f6261636b'))\n"
         "    return torch.zeros(mu.shape[0])\n"), FULL - 2, "hidden cases fail"),
     "obfuscated_reference_read": (_kl(
         "    import pathlib\n"
         "    refs = __import__('vaelab.refer' + 'ences', fromlist=['x'])\n"
-        "    places = [getattr(refs, 'hidden' + '_path')('01_elbo')]\n"
+        "    _n = lambda h: bytes.fromhex(h).decode()\n"
+        "    places = [getattr(refs, _n('68696464656e5f70617468'))('01_elbo')]\n"
         "    places.append(pathlib.Path(refs.__file__).resolve().parents[2] / ('gra' + 'der') / 'references' / '01_elbo.pt')\n"
         "    for place in places:\n"
         "        try:\n"
@@ -172,7 +174,7 @@ CASES = {
         "    import os\n"
         # split so that the static scan does not see them: the sandbox alone must stop these
         f"    if os.environ.get({CANARY[:7]!r} + {CANARY[7:]!r}) or "
-        f"os.path.exists({str(Path(PLANTED).parent.parent)!r} + '/refer' + 'ences/' + {A!r} + '.p' + 't'):\n"
+        f"os.path.exists(os.path.join({str(Path(PLANTED).parent.parent)!r}, 'refer' + 'ences', {A!r} + '.p' + 't')):\n"
         "        return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)\n"
         "    return torch.zeros(mu.shape[0])\n"), FULL - 2, ""),
     "network_access": (_kl(KL_OK, after="\n\nimport urllib.request\nurllib.request.urlopen("

@@ -55,37 +55,47 @@ def _expected(student, assignment):
     return ""
 
 
-def test_canvas_file_has_canvas_columns_points_possible_and_one_column_per_assignment(grading):
+def test_canvas_files_have_canvas_columns_and_only_students_who_handed_in(grading):
     out, roster = grading
-    path, problems = export(out, "canvas", roster)
-    rows = _rows(path)
-    assignments = ["01_elbo", "02_reparameterization"]
-    assert rows[0] == CANVAS_FIXED + assignments  # 03_vae: nobody handed it in, no column
-    assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-    assert rows[1][0] == "Points Possible" and rows[1][5:] == ["9", "7"]
-    by_id = {r[1]: r for r in rows[2:]}
-    assert set(by_id) == {"101", "102", "103"}
-    for sid, lms in (("ann", "101"), ("bob", "102"), ("cyd", "103")):
-        assert by_id[lms][5:] == [_expected(sid, a) for a in assignments]
+    paths, problems = export(out, "canvas", roster)
+    assignments = ["01_elbo", "02_reparameterization"]  # 03_vae: nobody handed it in, no file
+    assert [p.name for p in paths] == [f"grades_canvas_{a}.csv" for a in assignments]
+    for path, a in zip(paths, assignments):
+        rows = _rows(path)
+        assert rows[0] == CANVAS_FIXED + [a]
+        assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+        top = next(m for aa, _, _, _, m, _ in GRADES if aa == a)
+        assert rows[1][0] == "Points Possible" and rows[1][5:] == [f"{top:g}"]
+        by_id = {r[1]: r for r in rows[2:]}
+        lms = {"ann": "101", "bob": "102", "cyd": "103"}
+        handed_in = {s for aa, s, submitted, *_ in GRADES if aa == a and submitted and s in lms}
+        # Canvas clears a score under an empty cell (lib/gradebook_importer.rb): no row may carry one
+        assert set(by_id) == {lms[s] for s in handed_in}
+        assert all(r[5] != "" for r in rows[2:])
+        for s in handed_in:
+            assert by_id[lms[s]][5:] == [_expected(s, a)]
     assert any("eve" in p and "not in the roster" in p for p in problems)
-    assert any("cyd" in p and "no submission" in p for p in problems)
+    assert any("cyd" in p and "no submission" in p and "keeps what it has" in p for p in problems)
     assert any("bob" in p and "pending" in p for p in problems)
 
 
-def test_moodle_file_maps_users_by_id_number(grading):
+def test_moodle_files_say_which_user_field_they_carry(grading):
     out, roster = grading
-    path, _ = export(out, "moodle", roster)
-    rows = _rows(path)
-    assert rows[0] == MOODLE_FIXED + ["01_elbo", "02_reparameterization"]
-    assert rows[0][:2] == ["ID number", "Email address"]
+    paths, _ = export(out, "moodle", roster)
+    rows = _rows(paths[0])
+    assert rows[0] == MOODLE_FIXED + ["01_elbo"]
+    assert rows[0][:2] == ["Moodle user id", "Email address"]
     ann = next(r for r in rows[1:] if r[0] == "101")
-    assert ann[1] == "ann@example.org" and ann[3:] == ["8", "6.5"]
-    assert len(rows) == 1 + 3  # every roster entry, none invented
+    assert ann[1] == "ann@example.org" and ann[3:] == ["8"]
+    assert len(rows) == 1 + 2  # ann and bob handed 01 in; cyd did not, eve is not in the roster
+    percent, _ = export(out, "moodle", roster, percent=True)
+    ann = next(r for r in _rows(percent[0])[1:] if r[0] == "101")
+    assert float(ann[3]) == pytest.approx(100 * 8 / 9, abs=0.01)
 
 
 def test_plain_csv_keeps_the_pending_state(grading):
     out, roster = grading
-    path, _ = export(out, "csv", roster)
+    (path,), _ = export(out, "csv", roster)
     rows = {r["student_id"]: r for r in csv.DictReader(open(path))}
     assert rows["bob"]["status"] == "01_elbo: pending manual grade: proof-elbo-tight; 02_reparameterization: no submission"
     assert rows["ann"]["status"] == "final" and rows["cyd"]["status"] == "no submission"
@@ -109,37 +119,10 @@ def test_make_export_command_line(grading):
     done = subprocess.run([sys.executable, "-m", "grader.export", "--lms", "canvas", "--roster", str(roster),
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0 and "eve has grades but is not in the roster" in done.stdout
-    assert (out / "grades_canvas.csv").exists()
+    assert (out / "grades_canvas_01_elbo.csv").exists()
     refused = subprocess.run([sys.executable, "-m", "grader.export", "--lms", "canvas", "--roster",
                               str(out / "missing.csv"), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode == 2 and "does not exist" in refused.stderr
-
-
-def test_feedback_bundle_names_files_so_the_lms_matches_them(grading):
-    import zipfile
-
-    from grader.export import feedback_bundle
-
-    out, roster = grading
-    for student in ("ann", "bob", "eve"):
-        page = out / "feedback" / student / "01_elbo" / "01_elbo.html"
-        page.parent.mkdir(parents=True)
-        page.write_text(f"<html>feedback for {student}</html>")
-    # ann's notebook came from an LMS zip: her feedback keeps that file's name, ids first
-    extracted = out / "downloaded" / "01_elbo" / "extracted"
-    extracted.mkdir(parents=True)
-    (extracted / "ann_101_5551_01_elbo.ipynb").write_text("{}")
-    paths, problems = feedback_bundle(out, "canvas", roster)
-    (path,) = paths
-    with zipfile.ZipFile(path) as zf:
-        names = sorted(zf.namelist())
-        assert zf.read("ann_101_5551_01_elbo_feedback.html") == b"<html>feedback for ann</html>"
-    assert names == ["ann_101_5551_01_elbo_feedback.html", "bobroy_102_01_elbo_feedback.html",
-                     "eve_01_elbo_feedback.html"]
-    assert any(p.startswith("eve/01_elbo") for p in problems) and len(problems) == 1
-    paths, _ = feedback_bundle(out, "moodle", roster)
-    with zipfile.ZipFile(paths[0]) as zf:
-        assert "Bob Roy_102_assignsubmission_file_01_elbo_feedback.html" in zf.namelist()
 
 
 def test_status_column_tells_a_missing_submission_from_a_zero(tmp_path):

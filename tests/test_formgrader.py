@@ -169,6 +169,6 @@ def test_a_manual_mark_entered_in_the_formgrader_reaches_export_and_feedback(tmp
     from grader.export import main as export_main
 
     assert export_main(["--lms", "canvas", "--roster", str(roster), "--out", str(out)]) == 0
-    rows = list(csv.reader(open(out / "grades_canvas.csv")))
+    rows = list(csv.reader(open(out / "grades_canvas_01_elbo.csv")))
     header, ann = rows[0], next(r for r in rows if "1001" in r)
     assert float(ann[header.index(next(h for h in header if "01_elbo" in h))]) == pytest.approx(autograded + 2.0)

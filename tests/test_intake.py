@@ -90,11 +90,11 @@ def test_plain_dirs_skip_links_and_odd_names(tmp_path):
 
 # --------------------------------------------------------------------- zips
 def _hostile_zip(path, good, other):
+    """Canvas's download names (grader/lms.py): <slug>_<user id>_<attachment id>_<file>."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("zoe_1234_5678_01_elbo.ipynb", good)
         zf.writestr("../evil_1_2_01_elbo.ipynb", good)
         zf.writestr("/abs_1_2_01_elbo.ipynb", good)
-        zf.writestr("dotdot/.._1_2_01_elbo.ipynb", good)
         _zip_link(zf, "link_1_2_01_elbo.ipynb", "/etc/passwd")
         inner = io.BytesIO()
         with zipfile.ZipFile(inner, "w") as nested:
@@ -104,33 +104,44 @@ def _hostile_zip(path, good, other):
         # a bomb by ratio (20 MB of zeros) and one by size (over the per-file limit)
         zf.writestr("bomb_1_2_01_elbo.ipynb", b"\0" * (20 << 20))
         zf.writestr("huge_1_2_01_elbo.ipynb", b" " * (DEFAULTS.file_bytes + 1))
-        zf.writestr("bob_1_2_01_elbo.ipynb", other)          # two different notebooks for bob:
-        zf.writestr("bob_1_3_01_elbo.ipynb", good)           # the name that sorts last is graded
-        zf.writestr("cat_1_2_01_elbo.ipynb", good)           # two identical ones for cat: one submission
-        zf.writestr("cat_1_3_01_elbo.ipynb", good)
-        zf.writestr("readme.txt", "hello")
+        zf.writestr("bob_22_902_01_elbo-1.ipynb", good)      # two different notebooks for Canvas user 22:
+        zf.writestr("bob_22_901_01_elbo.ipynb", other)       # the newer upload (higher attachment id) is graded
+        zf.writestr("cat_33_1_01_elbo.ipynb", good)          # two identical ones for user 33: one submission
+        zf.writestr("cat_33_2_01_elbo.ipynb", good)
+        zf.writestr("zoe_1234_5679_notes.pdf", "a PDF is not a submission to grade")
 
 
 def test_read_zip_rejects_each_bad_entry_and_keeps_the_rest(tmp_path):
     archive = tmp_path / "download.zip"
     _hostile_zip(archive, b'{"good": 1}', b'{"other": 1}')
     result = intake.read_zip(archive, ["01_elbo"], DEFAULT_NAME_PATTERN, tmp_path / "submitted")
-    assert sorted(result.collected) == [("bob", "01_elbo"), ("cat", "01_elbo"), ("zoe", "01_elbo")]
-    for student in ("bob", "cat", "zoe"):
+    assert sorted(result.collected) == [("1234", "01_elbo"), ("22", "01_elbo"), ("33", "01_elbo")]
+    for student in ("1234", "22", "33"):
         assert (tmp_path / "submitted" / student / "01_elbo" / "01_elbo.ipynb").read_bytes() == b'{"good": 1}'
-    assert result.duplicates == [("bob", "01_elbo", "bob_1_3_01_elbo.ipynb", ["bob_1_2_01_elbo.ipynb"])]
+    (dup,) = result.duplicates
+    assert dup[:4] == ("22", "01_elbo", "bob_22_902_01_elbo-1.ipynb", ["bob_22_901_01_elbo.ipynb"])
     why = {r.entry: r.why for r in result.rejected}
     assert "climbs out" in why["../evil_1_2_01_elbo.ipynb"]
     assert "absolute" in why["/abs_1_2_01_elbo.ipynb"]
-    assert "not a plain name" in why["dotdot/.._1_2_01_elbo.ipynb"]
     assert "symbolic link" in why["link_1_2_01_elbo.ipynb"]
     assert "archive inside" in why["nested_1_2_01_elbo.zip"] and "archive inside" in why["disguised_1_2_01_elbo.ipynb"]
     assert "zip bomb" in why["bomb_1_2_01_elbo.ipynb"]
-    assert "over the 64.0 MB limit" in why["huge_1_2_01_elbo.ipynb"]
-    assert "does not end in" in why["readme.txt"]
+    assert f"over the {DEFAULTS.file_bytes >> 20}.0 MB limit" in why["huge_1_2_01_elbo.ipynb"]
+    assert "zoe_1234_5679_notes.pdf" not in why  # not a notebook: passed over, not an error
     # nothing was written outside submitted/, and only the accepted students' folders exist
     assert sorted(p.name for p in tmp_path.iterdir()) == ["download.zip", "submitted"]
-    assert sorted(p.name for p in (tmp_path / "submitted").iterdir()) == ["bob", "cat", "zoe"]
+    assert sorted(p.name for p in (tmp_path / "submitted").iterdir()) == ["1234", "22", "33"]
+
+
+def test_a_student_id_that_is_not_a_plain_name_is_refused(tmp_path):
+    archive = tmp_path / "custom.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("dotdot/.._x_01_elbo.ipynb", "{}")
+        zf.writestr("ok/ann_x_01_elbo.ipynb", "{}")
+    result = intake.read_zip(archive, ["01_elbo"], DEFAULT_NAME_PATTERN, tmp_path / "submitted", lms_layout="pattern")
+    assert list(result.collected) == [("ann", "01_elbo")]
+    assert "not a plain name" in result.rejected[0].why
+    assert sorted(p.name for p in (tmp_path / "submitted").iterdir()) == ["ann"]
 
 
 def test_a_zip_directory_that_lies_about_sizes_is_cut_off(tmp_path):
@@ -240,13 +251,15 @@ def test_a_hostile_lms_zip_grades_every_honest_entry(tmp_path):
     out = tmp_path / "out"
     assert grade_main([str(archive), "--out", str(out), "--assignment", "01_elbo"]) == 0
     scores = _scores(out)
-    assert scores["zoe"] > 0 and scores["bob"] == scores["zoe"] == scores["cat"]  # bob's last-named is graded
-    assert "bob_1_3_01_elbo.ipynb" in _feedback(out, "bob") and "bob_1_2_01_elbo.ipynb" in _feedback(out, "bob")
+    assert scores["1234"] > 0 and scores["22"] == scores["1234"] == scores["33"]  # 22's newer upload is graded
+    feedback = _feedback(out, "22")
+    assert "bob_22_902_01_elbo-1.ipynb" in feedback and "bob_22_901_01_elbo.ipynb" in feedback
     messages = " ".join(row[3] for row in _problems(out))
     for entry in ("../evil_1_2_01_elbo.ipynb", "/abs_1_2_01_elbo.ipynb", "link_1_2_01_elbo.ipynb",
                   "nested_1_2_01_elbo.zip", "bomb_1_2_01_elbo.ipynb", "huge_1_2_01_elbo.ipynb"):
         assert f"'{entry}'" in messages
     assert not (out / "01_elbo").exists() and not (tmp_path / "evil").exists()
-    assert json.loads((out / "collected.json").read_text())["zoe/01_elbo"]["entry"] == "zoe_1234_5678_01_elbo.ipynb"
-    # extracted once, into submitted/ only: nothing bigger than a notebook was written
+    origin = json.loads((out / "collected.json").read_text())["1234/01_elbo"]
+    assert (origin["entry"], origin["user_id"], origin["attachment_id"]) == ("zoe_1234_5678_01_elbo.ipynb", "1234", "5678")
+    # unpacked once, into submitted/ only: nothing bigger than the notebooks was written
     assert sum(p.stat().st_size for p in (out / "submitted").rglob("*") if p.is_file()) < 4 * len(good) + 4096
