@@ -2,12 +2,14 @@
 
 Unit tests of grader/intake.py on hostile folders and zips, then two real
 ``make grade`` batches with every default: a folder batch whose students
-plant links, a fifo, slow and crashing cells of their own and a notebook of
-100,000 cells, and an LMS zip with traversal, absolute, link, nested-archive,
+plant links, a fifo, slow and crashing cells of their own, careless but
+honest settings, a patch in a cell tagged like the grader's guard, and a
+notebook of 100,000 cells, and an LMS zip with traversal, absolute, link, nested-archive,
 bomb and duplicate entries. Honest work keeps its points; nothing outside a
 submission's own regular files reaches ``feedback/`` or a bundle.
 """
 import csv
+import html
 import io
 import json
 import os
@@ -217,6 +219,13 @@ def test_a_hostile_folder_batch_grades_every_honest_answer(tmp_path):
     # a slow cell and a crashing cell of the student's own: each costs only itself
     _with_cells(make_submission("01_elbo", answers, subs, "slow"),
                 "import time\ntime.sleep(60)", "import ctypes\nctypes.string_at(0)  # a segfault")
+    # careless but honest: a cuDNN flag and a helper named like a grading function
+    _with_cells(make_submission("01_elbo", answers, subs, "careless"),
+                "import torch\ntorch.backends.cudnn.benchmark = True",
+                "def run(x):\n    return x\n\nrun(1)")
+    # a patch hidden in a cell the student tagged like the grader's own guard cell
+    _with_cells(make_submission("01_elbo", answers, subs, "guard_patch"),
+                "import torch\ntorch.allclose = lambda *a, **k: True", tags=["grader-guard"])
     huge = make_submission("01_elbo", answers, subs, "huge")
     nb = json.loads(huge.read_text())
     nb["cells"] += [{"cell_type": "markdown", "metadata": {}, "source": "x"}] * 100_000
@@ -226,7 +235,11 @@ def test_a_hostile_folder_batch_grades_every_honest_answer(tmp_path):
     assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo"]) == 0
 
     full = _scores(out)["honest"]
-    assert full > 0 and _scores(out)["slow"] == full
+    assert full > 0 and _scores(out)["slow"] == full and _scores(out)["careless"] == full
+    assert _scores(out)["guard_patch"] == 0
+    assert "line 2: torch.allclose = lambda *a, **k: True replaces torch.allclose" in \
+        html.unescape(_feedback(out, "guard_patch"))
+    assert "Integrity" not in _feedback(out, "careless")
     feedback = _feedback(out, "slow")
     assert "time.sleep(60)" in feedback and "ctypes.string_at(0)" in feedback and "Everything else was graded" in feedback
     assert "'aa_feedback.html' is a symbolic link" in _feedback(out, "honest")
