@@ -42,10 +42,10 @@ help:
 	@echo "                 write (and commit) the student repository: released notebooks, vaelab, binder/"
 	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql+psycopg2://...] [REGRADE=1] [SCHEDULER=tcp://host:8786]"
 	@echo "                 autograde; write feedback HTML, grades CSV and the class report"
-	@echo "make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"
+	@echo "make export LMS=canvas|moodle|csv [ROSTER=roster.csv] [PERCENT=1] [OUT=build/grading]"
 	@echo "                 the gradebook as the LMS's grade-import CSV, mapped through a roster"
 	@echo "make formgrader [OUT=build/grading]   JupyterLab with nbgrader's formgrader on the graded folder, to mark proofs"
-	@echo "make feedback-bundle LMS=canvas|moodle [ROSTER=roster.csv]   feedback HTML zipped for bulk upload"
+	@echo "make feedback-bundle LMS=canvas|moodle   feedback HTML zipped for the LMS's bulk upload (from its own download)"
 	@echo "make dask-scheduler / make dask-worker SCHEDULER=tcp://host:8786 [WORKERS=1]   a grading cluster"
 	@echo "make bench [QUICK=1] [ONLY=browser,...]   speed figures -> docs/benchmarks.md"
 
@@ -135,15 +135,15 @@ grade: $(STAMP)
 		--course "$(COURSE)" $(if $(TIMES),--times "$(TIMES)")
 
 export: $(STAMP)
-	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]"; exit 2; }
-	$(PY) -m grader.export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)" $(if $(PERCENT),--percent)
+	@test -n "$(LMS)" || { echo "usage: make export LMS=canvas|moodle|csv [ROSTER=roster.csv] [PERCENT=1] [OUT=build/grading]"; exit 2; }
+	$(PY) -m grader.export --lms "$(LMS)" $(if $(ROSTER),--roster "$(ROSTER)") --out "$(OUT)" $(if $(PERCENT),--percent)
 
 # nbgrader's formgrader on the graded folder (its config, its own exchange, MathJax served locally)
 formgrader: $(STAMP) $(LAB_SETTINGS)
 	$(PY) -m grader.formgrader --out "$(OUT)" --port $(PORT) -- $(LAB_ARGS)
 
 feedback-bundle: $(STAMP)
-	@test -n "$(LMS)" || { echo "usage: make feedback-bundle LMS=canvas|moodle [ROSTER=roster.csv] [OUT=build/grading]"; exit 2; }
+	@test -n "$(LMS)" || { echo "usage: make feedback-bundle LMS=canvas|moodle [OUT=build/grading]"; exit 2; }
 	$(PY) -m grader.export bundle --lms "$(LMS)" --out "$(OUT)" $(if $(ROSTER),--roster "$(ROSTER)")
 
 QUICK ?=

@@ -68,6 +68,15 @@ def read_roster(path: Path) -> dict:
     return roster
 
 
+def canvas_roster(grading: Path) -> dict:
+    """The roster a Canvas download carries itself: each student's Canvas user
+    id and name slug (anonymous submissions carry no user id)."""
+    from grader.grade import origins
+
+    return {student: {"lms_id": o["user_id"], "name": o.get("slug", ""), "email": ""}
+            for (student, _), o in origins(grading).items() if o.get("lms") == "canvas" and o.get("user_id")}
+
+
 def gradebook_scores(grading: Path) -> tuple[list, dict, dict]:
     """(assignments in course order, {assignment: max score},
     {(student, assignment): (score, pending manual cells)}) from nbgrader's
@@ -104,10 +113,14 @@ def export(grading: Path, lms: str, roster_path: Path, dest: Path | None = None,
     if lms not in ("canvas", "moodle", "csv"):
         raise ExportError(f"unknown LMS {lms!r}: choose canvas, moodle or csv")
     order, maxima, scores = gradebook_scores(grading)
-    roster = read_roster(roster_path)
+    roster = read_roster(roster_path) if roster_path else canvas_roster(grading)
+    if not roster:
+        raise ExportError("no roster: give ROSTER=roster.csv (student_id,lms_id,name,email); only a batch graded "
+                          "from Canvas's own download carries the Canvas user ids itself")
     graded_students = sorted({s for s, _ in scores if any(scores[(s, a)][0] is not None for a in order
                                                           if (s, a) in scores)})
-    problems = [f"{s} has grades but is not in the roster {roster_path.name}: not exported"
+    problems = [f"{s} has grades but is not in the roster {roster_path.name if roster_path else ''}: "
+                "not exported"
                 for s in graded_students if s not in roster]
     left = "left out of the file, so the LMS keeps what it has" if lms != "csv" else "exported with empty cells"
     problems += [f"{s} ({roster[s]['lms_id']}) is in the roster but has no submission: {left}"
@@ -173,7 +186,8 @@ def _run(label: str, work) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Export the course gradebook for an LMS.")
     parser.add_argument("--lms", required=True, choices=("canvas", "moodle", "csv"))
-    parser.add_argument("--roster", required=True, type=Path, help="CSV: student_id,lms_id,name,email")
+    parser.add_argument("--roster", type=Path, default=None,
+                        help="CSV: student_id,lms_id,name,email (not needed for a batch from Canvas's download)")
     parser.add_argument("--percent", action="store_true",
                         help="scores as a percentage of each assignment's maximum (a Moodle item out of 100)")
     parser.add_argument("--out", type=Path, default=Path("build/grading"), help="the folder `make grade` wrote")

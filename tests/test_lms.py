@@ -219,3 +219,25 @@ def test_moodle_import_maps_every_row_and_keeps_scores_in_range(graded_folder):
     rows = list(csv.reader(io.StringIO(percent.read_text())))
     result = oracle.moodle_import([[r[1], r[3]] for r in rows[1:]], "useremail", users, grademax=100)
     assert result["changes"][101] == pytest.approx(100 * 8 / 9, abs=0.01)
+
+
+def test_a_canvas_download_is_its_own_roster(tmp_path):
+    out, pairs, _ = _collect(tmp_path, _canvas_zip(tmp_path / "submissions.zip"))
+    with open(out / "grades.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["assignment", "student_id", "score", "max_score", "status"])
+        for n, (student, assignment) in enumerate(sorted(pairs)):
+            writer.writerow([assignment, student, str(n + 5), "9", "final"])
+    (path,), problems = export(out, "canvas", None)
+    result = oracle.canvas_import(path.read_text(), {77: "01_elbo"}, {})
+    expected = {(int(s), 77): float(n + 5) for n, (s, _) in enumerate(sorted(pairs))}
+    assert {k: float(v) for k, v in result["changes"].items()} == expected and not problems
+    with pytest.raises(Exception, match="no roster"):
+        export(_empty(tmp_path), "canvas", None)
+
+
+def _empty(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    (out / "grades.csv").write_text("assignment,student_id,score,max_score,status\n01_elbo,ann,1,9,final\n")
+    return out
