@@ -27,6 +27,7 @@ REPO_URL    ?=
 # make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]
 LMS         ?=
 PERCENT     ?=
+CANVAS_GRADEBOOK ?=
 ROSTER      ?=
 
 .PHONY: help install lab test test-full test-fast test-binder test-browser browser release references check-release grade bench clean student-edition export feedback-bundle formgrader dask-scheduler dask-worker
@@ -136,7 +137,8 @@ grade: $(STAMP)
 
 export: $(STAMP)
 	@test -n "$(LMS)" || { echo "usage: make export LMS=canvas|moodle|csv [ROSTER=roster.csv] [PERCENT=1] [OUT=build/grading]"; exit 2; }
-	$(PY) -m grader.export --lms "$(LMS)" $(if $(ROSTER),--roster "$(ROSTER)") --out "$(OUT)" $(if $(PERCENT),--percent)
+	$(PY) -m grader.export --lms "$(LMS)" $(if $(ROSTER),--roster "$(ROSTER)") --out "$(OUT)" $(if $(PERCENT),--percent) \
+		$(if $(CANVAS_GRADEBOOK),--canvas-gradebook "$(CANVAS_GRADEBOOK)")
 
 # nbgrader's formgrader on the graded folder (its config, its own exchange, MathJax served locally)
 formgrader: $(STAMP) $(LAB_SETTINGS)

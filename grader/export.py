@@ -68,6 +68,41 @@ def read_roster(path: Path) -> dict:
     return roster
 
 
+def canvas_columns(path: Path, assignments: list) -> dict:
+    """{assignment: the header of its column in a Canvas gradebook export}.
+
+    Canvas matches an import column to an assignment by a trailing `` (id)``
+    first, then by the exact title (``lib/gradebook_importer.rb``,
+    ``Assignment.title_and_id``); an export writes ``Title (id)``. A Canvas
+    assignment matches ours when its title is our name, compared without case
+    and punctuation (``01_elbo`` = ``01 ELBO``); none or two is an error, so no
+    column can ever create a new assignment by accident."""
+    import re
+
+    if not path.is_file():
+        raise ExportError(f"Canvas gradebook export {path} does not exist")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), [])
+    titled = []
+    for column in header:
+        match = re.fullmatch(r"(.*)\s\(([0-9]+)\)", column)
+        if match:
+            titled.append((match.group(1), column))
+
+    def key(text):
+        return "".join(ch for ch in text.lower() if ch.isalnum())
+
+    found = {}
+    for a in assignments:
+        hits = [column for title, column in titled if key(title) == key(a)]
+        if len(hits) != 1:
+            raise ExportError(f"{path.name}: {len(hits)} Canvas assignment columns are titled like {a!r}"
+                              + (f" ({', '.join(hits)})" if hits else "") +
+                              "; name exactly one Canvas assignment after it")
+        found[a] = hits[0]
+    return found
+
+
 def canvas_roster(grading: Path) -> dict:
     """The roster a Canvas download carries itself: each student's Canvas user
     id and name slug (anonymous submissions carry no user id)."""
@@ -99,7 +134,7 @@ def gradebook_scores(grading: Path) -> tuple[list, dict, dict]:
 
 
 def export(grading: Path, lms: str, roster_path: Path, dest: Path | None = None,
-           percent: bool = False) -> tuple[list, list]:
+           percent: bool = False, canvas_gradebook: Path | None = None) -> tuple[list, list]:
     """Write the LMS file(s); return (their paths, the problems found).
 
     Canvas and Moodle get one file per assignment holding only the students who
@@ -137,6 +172,10 @@ def export(grading: Path, lms: str, roster_path: Path, dest: Path | None = None,
         return f"{100 * score / maxima[a]:.2f}" if percent and maxima[a] else f"{score:g}"
 
     paths = []
+    columns = canvas_columns(canvas_gradebook, order) if lms == "canvas" and canvas_gradebook else {a: a for a in order}
+    if lms == "canvas" and not canvas_gradebook:
+        problems.append("Canvas matches each column by its exact title: name the Canvas assignments "
+                        f"{', '.join(order)}, or give CANVAS_GRADEBOOK= a Canvas gradebook export to use their ids")
     if lms == "csv":
         dest = dest or grading / "grades_csv.csv"
         with open(dest, "w", newline="", encoding="utf-8") as fh:
@@ -154,7 +193,7 @@ def export(grading: Path, lms: str, roster_path: Path, dest: Path | None = None,
         with open(path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             if lms == "canvas":
-                writer.writerow(CANVAS_FIXED + [a])
+                writer.writerow(CANVAS_FIXED + [columns[a]])
                 writer.writerow(["Points Possible", "", "", "", ""] + ["100" if percent else f"{maxima[a]:g}"])
                 for s in handed_in:
                     r = roster[s]
@@ -188,13 +227,15 @@ def main(argv=None) -> int:
     parser.add_argument("--lms", required=True, choices=("canvas", "moodle", "csv"))
     parser.add_argument("--roster", type=Path, default=None,
                         help="CSV: student_id,lms_id,name,email (not needed for a batch from Canvas's download)")
+    parser.add_argument("--canvas-gradebook", type=Path, default=None,
+                        help="a Canvas gradebook export: columns are written as its 'Title (id)' headers")
     parser.add_argument("--percent", action="store_true",
                         help="scores as a percentage of each assignment's maximum (a Moodle item out of 100)")
     parser.add_argument("--out", type=Path, default=Path("build/grading"), help="the folder `make grade` wrote")
     args = parser.parse_args(argv)
 
     def work():
-        return export(args.out, args.lms, args.roster, percent=args.percent)
+        return export(args.out, args.lms, args.roster, percent=args.percent, canvas_gradebook=args.canvas_gradebook)
 
     return _run("export", work)
 
