@@ -9,6 +9,13 @@ things nbgrader leaves to the site are settled here:
   ``Exchange.root`` in its config), so nbgrader's assignment pages do not warn
   about a missing system-wide exchange directory. Nothing is written outside
   the folder.
+- **Student HTML inert.** Every graded notebook under ``autograded/`` goes
+  through grader/sanitize.py before the server starts (``make grade`` already
+  does so; this covers folders graded before it did), and the formgrader's
+  renderer applies the same pass again in memory (``HTMLExporter.preprocessors``
+  in grader/nbgrader_config.py, which the course configuration loads), so a
+  ``<script>`` in a proof or a ``display(HTML(...))`` output cannot run in the
+  instructor's session and call the server's API.
 - **Maths offline.** The formgrader renders notebooks with nbconvert's
   ``mathjax()`` macro, whose default loads MathJax from a CDN: offline, every
   ``$…$`` stays raw. A one-file template override (put first on
@@ -115,6 +122,10 @@ def main(argv=None) -> int:
         print(f"make formgrader: {err}", file=sys.stderr)
         return 2
     ensure_exchange(out)
+    from grader.sanitize import sanitize_graded
+
+    for note in sanitize_graded(out / "autograded"):
+        print(f"make formgrader: student HTML made inert: {note}", flush=True)
     templates = mathjax_templates(out)
     env = dict(os.environ)
     env["JUPYTER_PATH"] = os.pathsep.join([str(templates)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p])

@@ -647,12 +647,17 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
     s, a = outcome.student, outcome.assignment
     work = outcome.work
     if outcome.ok:
+        from grader.sanitize import sanitize_notebook
+
+        graded = work / "autograded" / s / a / f"{a}.ipynb"
+        sanitize_notebook(graded)  # before comparing answers: the course folder only holds sanitized copies
         outcome.score, outcome.max_score = _score(_sqlite(work / "gradebook.db"), a, s)
         unchanged = _unchanged_cells(out, work, outcome)
         for note in merge(_sqlite(work / "gradebook.db"), main_url, a, s, unchanged):
             outcome.message = (outcome.message + " " if outcome.message else "") + note
         outcome.score = _score(main_url, a, s)[0]  # with the manual marks kept by merge
         _apply_late_penalty(out, work, main_url, outcome)
+        sanitize_notebook(graded)  # again: the grader's notes quote student code
         dest = out / "autograded" / s / a
         if dest.exists():
             shutil.rmtree(dest)
@@ -881,6 +886,9 @@ def main(argv=None) -> int:
         result = _nbgrader(["generate_feedback", name, "--force"], cwd=out)
         if result.returncode != 0:
             print(f"generate_feedback {name} reported a problem: {result.stderr.strip().splitlines()[-1:]}")
+    from grader.sanitize import harden_feedback
+
+    harden_feedback(out / "feedback")  # a Content-Security-Policy on every page: no script a student wrote runs
     csv_path = out / "grades.csv"
     result = _nbgrader(["export", f"--to={csv_path}"], cwd=out)
     if result.returncode != 0:

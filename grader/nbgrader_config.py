@@ -27,3 +27,17 @@ c.Execute.interrupt_on_timeout = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearSolutions.enforce_metadata = True
+
+# Student HTML (a <script> in a written answer, display(HTML(...)) outputs) is
+# made inert in every graded notebook by grader/sanitize.py; as a second line,
+# whatever nbconvert renders for nbgrader (generate_feedback, the formgrader's
+# submission view) goes through the same allow-list again, in memory.
+# (nbconvert's own HTMLExporter.sanitize_html is not used: its bleach
+# defaults turn pandas tables and headings into escaped text.)
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+_ROOT = str(Path(__file__).resolve().parent.parent)  # __file__: set by traitlets' config loader
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+c.HTMLExporter.preprocessors = ["grader.sanitize.SanitizePreprocessor"]
