@@ -25,6 +25,14 @@ V1 = Path("/sys/fs/cgroup/cpu")
 V2 = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
 
+JOIN_ONLY = r"""
+import os, sys
+group, command = sys.argv[1], sys.argv[2:]
+with open(os.path.join(group, "cgroup.procs"), "w") as fh:
+    fh.write(str(os.getpid()))
+os.execvp(command[0], command)
+"""
+
 JOIN = r"""
 import os, sys
 group, mountpoint, command = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -45,10 +53,17 @@ def _layout():
 
 
 class QuotaGroup:
-    def __init__(self, cpus: float = 1.0):
+    """``hub=True``: the way The Littlest JupyterHub limits a user: the quota
+    sits on a parent cgroup, the process runs in a child of it without a
+    quota, and no cgroup namespace or bind hides the rest of the hierarchy
+    (``/sys/fs/cgroup`` shows the machine's root, which has no quota)."""
+
+    def __init__(self, cpus: float = 1.0, hub: bool = False):
         self.cpus = cpus
+        self.hub = hub
         self.kind, self.root = _layout()
         self.path = None
+        self.child = None
 
     def __enter__(self):
         if self.kind is None:
@@ -61,24 +76,35 @@ class QuotaGroup:
             (self.path / "cpu.cfs_quota_us").write_text(str(quota))
         else:
             (self.path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+        if self.hub:
+            self.child = self.path / "user-server"
+            self.child.mkdir()
         return self
 
     def prefix(self) -> list:
+        if self.hub:
+            return [sys.executable, "-c", JOIN_ONLY, str(self.child)]
         return [sys.executable, "-c", JOIN, str(self.path), str(self.root)]
 
     def describe(self) -> str:
         return f"CFS quota {self.cpus:g} CPU of {os.cpu_count()} visible (cgroup {self.kind})"
 
     def __exit__(self, *exc):
-        if self.path is None:
-            return
+        for path in (self.child, self.path):
+            if path is not None:
+                self._remove(path)
+
+    @staticmethod
+    def _remove(path: Path) -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                self.path.rmdir()
+                path.rmdir()
+                return
+            except FileNotFoundError:
                 return
             except OSError:  # still has processes: end them
-                procs = (self.path / "cgroup.procs").read_text().split()
+                procs = (path / "cgroup.procs").read_text().split()
                 for pid in procs:
                     try:
                         os.kill(int(pid), 9)

@@ -102,6 +102,66 @@ def test_threads_follow_a_real_cpu_quota():
             assert _threads_in_subprocess(group.prefix()) == (2, 2)
 
 
+def test_threads_follow_a_quota_on_an_ancestor_cgroup_as_on_a_jupyterhub():
+    """The Littlest JupyterHub's layout: the quota on the user's cgroup, the
+    server in a child, the whole hierarchy visible (no cgroup namespace)."""
+    from tests import cpu_quota
+
+    if not cpu_quota.available():
+        pytest.skip("no cgroup CPU controller to make a quota with (needs root)")
+    with cpu_quota.QuotaGroup(1.0, hub=True) as group:
+        assert _threads_in_subprocess(group.prefix()) == (1, 1)
+
+
+def _fixture_tree(tmp_path, cgroup, mountinfo, files):
+    (tmp_path / "proc" / "self").mkdir(parents=True)
+    (tmp_path / "proc" / "self" / "cgroup").write_text(cgroup)
+    (tmp_path / "proc" / "self" / "mountinfo").write_text(mountinfo)
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    return str(tmp_path)
+
+
+def test_cgroup_v2_quota_is_the_smallest_along_the_path(tmp_path):
+    root = _fixture_tree(
+        tmp_path, "0::/user.slice/user-1000.slice/jupyter-ann.service\n",
+        "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n",
+        {"sys/fs/cgroup/cpu.max": "max 100000\n",
+         "sys/fs/cgroup/user.slice/cpu.max": "max 100000\n",
+         "sys/fs/cgroup/user.slice/user-1000.slice/cpu.max": "150000 100000\n",  # 1.5 CPUs for the user
+         "sys/fs/cgroup/user.slice/user-1000.slice/jupyter-ann.service/cpu.max": "max 100000\n"})
+    assert runtime.cgroup_cpu_limit(root) == pytest.approx(1.5)
+
+
+def test_cgroup_v2_in_a_container_sees_its_own_root(tmp_path):
+    # without a cgroup namespace the container's own path is shown, and mounted as the root
+    root = _fixture_tree(tmp_path, "0::/kubepods/pod1/c1\n",
+                         "30 23 0:26 /kubepods/pod1/c1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+                         {"sys/fs/cgroup/cpu.max": "200000 100000\n", "sys/fs/cgroup/cpuset.cpus.effective": "0-3\n"})
+    assert runtime.cgroup_cpu_limit(root) == pytest.approx(2.0)
+
+
+def test_cgroup_v1_hybrid_quota_and_cpuset(tmp_path):
+    root = _fixture_tree(
+        tmp_path, "5:cpuset:/hub/ann\n4:cpu,cpuacct:/hub/ann\n0::/hub/ann\n",
+        "31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+        "32 25 0:28 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n"
+        "33 25 0:29 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+        {"sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1\n",
+         "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000\n",
+         "sys/fs/cgroup/cpu,cpuacct/hub/cpu.cfs_quota_us": "300000\n",
+         "sys/fs/cgroup/cpu,cpuacct/hub/cpu.cfs_period_us": "100000\n",
+         "sys/fs/cgroup/cpu,cpuacct/hub/ann/cpu.cfs_quota_us": "-1\n",
+         "sys/fs/cgroup/cpu,cpuacct/hub/ann/cpu.cfs_period_us": "100000\n",
+         "sys/fs/cgroup/cpuset/hub/ann/cpuset.cpus": "0,2\n"})
+    assert runtime.cgroup_cpu_limit(root) == pytest.approx(2.0)  # the cpuset (2) is below the quota (3)
+
+
+def test_no_cgroup_files_means_no_limit(tmp_path):
+    assert runtime.cgroup_cpu_limit(str(tmp_path)) is None
+
+
 def test_threads_without_limits_use_every_allowed_core():
     allowed = len(os.sched_getaffinity(0))
     threads, budget = _threads_in_subprocess()
