@@ -66,6 +66,7 @@ def _no_policy():
 
 
 POLICY = _no_policy()  # set from the course file by main()
+UNSAFE_NOTE = ""  # set by main() when grading without the kernel sandbox (UNSAFE=1): said on every feedback page
 
 
 @dataclass
@@ -610,6 +611,8 @@ def grade_one(out: Path, student: str, assignment: str) -> Outcome:
         _discard(work)
         ok, reason, work = _run_worker(out, student, assignment, blank_cells=tuple(blanked))
     message = ""
+    if ok and UNSAFE_NOTE:
+        _add_note(work, student, assignment, UNSAFE_NOTE)
     left_out = collection_notes(out, student, assignment)
     if ok and left_out:
         _add_note(work, student, assignment, "Not collected from your submission: " + "; ".join(left_out) + ".")
@@ -801,6 +804,9 @@ def main(argv=None) -> int:
     out = args.out.resolve()
     if client is None:
         prefix, why = seal.isolation()
+        global UNSAFE_NOTE
+        UNSAFE_NOTE = "" if prefix else (f"This notebook was graded WITHOUT the kernel sandbox (UNSAFE=1: {why}); "
+                                         "other submissions' code could have changed its result.")
         if not prefix and os.environ.get("UNSAFE", "") not in ("1", "yes", "true"):
             print(f"Refusing to grade: the kernel sandbox cannot be built here ({why}), so student code would run "
                   "with this process's rights and could change other students' grades. Grade as root or where "

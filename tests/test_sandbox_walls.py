@@ -259,8 +259,14 @@ def test_grading_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path, mo
         assert code == 2 and "Refusing to grade" in capsys.readouterr().err
         assert not (tmp_path / "out" / "grades.csv").exists()
         monkeypatch.setenv("UNSAFE", "1")
+        from grader.notebooks import make_submission
+
+        make_submission("01_elbo", {}, tmp_path / "subs", "blank")
         grade_main([str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--assignment", "01_elbo"])
         assert "NOT SEALED, UNSAFE=1" in capsys.readouterr().out
+        # and every feedback page says so
+        page = (tmp_path / "out" / "feedback" / "blank" / "01_elbo" / "01_elbo.html").read_text()
+        assert "WITHOUT the kernel sandbox" in page
     finally:
         seal.cleanup()
         monkeypatch.delenv("VAELAB_KERNEL_ISOLATION")
