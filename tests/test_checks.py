@@ -133,3 +133,50 @@ def test_needs_explains_a_result_missing_because_an_earlier_cell_waited(capsys):
         pass
     else:
         raise AssertionError("needs() must not swallow an UnboundLocalError")
+
+
+# -- issue 33: factors and offsets named as what they are ----------------------
+def test_an_offset_is_named_as_an_offset_never_as_a_ratio():
+    import math
+
+    from vaelab.checks import judge_case
+
+    x = torch.randn(4, 784, dtype=torch.float64)
+    expected = -0.5 * (x ** 2).sum(-1) - 784 * 0.5 * math.log(2 * math.pi)  # a Gaussian log-density per row
+    case = {"args": (x,), "expected": expected, "rtol": 1e-10, "atol": 1e-10}
+    off = expected + 783 * 0.5 * math.log(2 * math.pi)  # the constant counted once instead of 784 times
+    result = judge_case(case, off, {})
+    assert "too large by exactly 783 × ½·log 2π" in result.hint and "times" not in result.hint.split(":")[0]
+    # an unnamed offset still reads as an offset, an unnamed factor as a factor
+    assert "same constant" in judge_case(case, expected + 0.123, {}).hint
+    assert "times 0.9" in judge_case(case, expected * 0.9, {}).hint
+
+
+def test_a_single_number_gets_a_hint_only_for_a_recognisable_factor():
+    from vaelab.checks import judge_case
+
+    x = torch.randn(16, 10, dtype=torch.float64)
+    mean_loss = (x ** 2).sum(-1).mean()
+    case = {"args": (x,), "expected": mean_loss, "rtol": 1e-6, "atol": 1e-8}
+    assert "exactly 16 times" in judge_case(case, mean_loss * 16, {}).hint  # a sum over the batch
+    assert "exactly 1/10 of" in judge_case(case, mean_loss / 10, {}).hint  # a mean over the pixels
+    assert judge_case(case, mean_loss * 1.37, {}).hint == ""  # nothing recognisable: no guess
+
+
+def test_failure_lines_show_the_digits_that_differ():
+    ok, detail, _ = compare(torch.tensor(-32.833333333, dtype=torch.float64),
+                            torch.tensor(-32.8333206, dtype=torch.float64), rtol=1e-10, atol=0)
+    assert not ok and "expected -32.8333333," in detail and "got -32.8333206" in detail  # two digits past the first difference
+
+
+def test_a_catalogued_mistake_in_one_component_is_named_with_it():
+    from vaelab.checks import judge_case
+
+    z = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    expected = (z, torch.ones(5, dtype=torch.float64))
+    mutant = (2 * z, torch.ones(5, dtype=torch.float64))           # the catalogued mistake shows in z only
+    case = {"args": (z,), "expected": expected, "mutants": {"var_as_sigma": mutant}, "rtol": 1e-8, "atol": 1e-10}
+    got = (2 * z, 3 * torch.ones(5, dtype=torch.float64))          # that mistake, and the gradient off too
+    result = judge_case(case, got, {"var_as_sigma": "You used the variance where the standard deviation belongs."},
+                        "call")
+    assert result.hint == "In element 0: You used the variance where the standard deviation belongs."

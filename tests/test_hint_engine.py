@@ -163,7 +163,7 @@ def test_perturbations_outside_the_catalogue_never_get_a_catalogued_hint(assignm
                 continue  # it is a catalogued mistake after all
             result = judge_case(case, answer, spec.get("hints", {}), spec.get("kind", "call"))
             per_todo[name] = per_todo.get(name, 0) + 1
-            if result.hint in catalogued:
+            if result.hint and any(hint in result.hint for hint in catalogued):  # also "In <component>: <hint>"
                 wrong.append(f"{name} case {i} ({label}): got the catalogued hint {result.hint!r}")
     assert not wrong, wrong[:8]
     assert per_todo and all(n >= 6 for n in per_todo.values()), per_todo

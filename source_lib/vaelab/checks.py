@@ -94,6 +94,111 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _pair(expected: float, got: float) -> tuple[str, str]:
+    """Both numbers with enough digits to see where they differ (the first
+    differing significant digit, plus two), at least six."""
+    for digits in range(6, 18):
+        a, b = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if a != b:
+            digits = min(17, digits + 2)
+            return f"{expected:.{digits}g}", f"{got:.{digits}g}"
+    return f"{expected:.17g}", f"{got:.17g}"
+
+
+def _sizes(args) -> list:
+    """The sizes a reduction could run over, read from a case's tensor
+    arguments: each dimension and the product of the trailing ones."""
+    found = set()
+
+    def visit(value):
+        if isinstance(value, _tensor_type):
+            shape = [int(d) for d in value.shape]
+            found.update(d for d in shape if d > 1)
+            for k in range(1, len(shape)):
+                product = math.prod(shape[k:])
+                if product > 1:
+                    found.add(product)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+
+    visit(args)
+    return sorted(found)
+
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _named_offsets(sizes) -> list:
+    """(value, words) of additive constants students add or drop."""
+    named = []
+    for m in [1, *sizes]:
+        count = "" if m == 1 else f"{m} × "
+        named.append((m * HALF_LOG_2PI, f"{count}½·log 2π (a Gaussian's normalising constant"
+                                        f"{'' if m == 1 else f', once per each of {m} values'})"))
+        if m > 1:
+            named.append(((m - 1) * HALF_LOG_2PI, f"{m - 1} × ½·log 2π (the normalising constant counted for "
+                                                  f"{m - 1} values too many or too few)"))
+            named.append((math.log(m), f"log {m} (a log of the number of samples or values, {m})"))
+    named.append((0.5, "½"))
+    named.append((1.0, "1"))
+    return named
+
+
+def _named_factors(sizes) -> list:
+    named = [(2.0, "twice"), (0.5, "half"), (-1.0, "the negative of")]
+    for m in sizes:
+        named.append((float(m), f"{m} times"))
+        named.append((1.0 / m, f"1/{m} of"))
+    return named
+
+
+def _pattern_hint(expected: torch.Tensor, got: torch.Tensor, sizes=()) -> str:
+    """Name a constant factor or a constant offset between the answer and the
+    reference, as what it is: a factor is never reported for an offset, and a
+    single number only gets a hint when the factor or offset is one students
+    make (a batch size, a pixel count, ½·log 2π, ...)."""
+    mask = _isfinite(expected) & _isfinite(got)
+    n = int(mask.sum())
+    if n == 0:
+        return ""
+    e, g = expected[mask].double(), got[mask].double()
+    diff = g - e
+    d = float(diff.mean())
+    scale = float(_abs(e).max()) + 1e-12
+    offset_flat = float(_abs(diff - d).max()) <= 1e-7 * (scale + abs(d)) + 1e-9 and abs(d) > 1e-9
+    nonzero = _abs(e) > 1e-6 * scale
+    ratio_flat, r = False, float("nan")
+    if int(nonzero.sum()) == n:
+        ratio = g / e
+        r = float(ratio.mean())
+        ratio_flat = math.isfinite(r) and float(_abs(ratio - r).max()) <= 1e-6 * max(1.0, abs(r)) and abs(r - 1) > 1e-6
+    if offset_flat and ratio_flat and n > 1 and float(_abs(e - e.mean()).max()) > 1e-6 * scale:
+        # both look flat only when the entries hardly differ: trust the one that fits better
+        ratio_flat = float(_abs(g / e - r).max()) * scale < float(_abs(diff - d).max())
+        offset_flat = not ratio_flat
+    if offset_flat and not (ratio_flat and n == 1):
+        for value, words in _named_offsets(sizes):
+            for sign, how in ((1, "too large"), (-1, "too small")):
+                if abs(d - sign * value) <= 1e-5 * max(1.0, value):
+                    return (f"Your answer is {how} by exactly {words}" + (" everywhere" if n > 1 else "") +
+                            ": an added or missing constant term, not a factor.")
+    if ratio_flat:
+        for value, words in _named_factors(sizes):
+            if abs(r - value) <= 1e-5 * max(1.0, abs(value)):
+                return (f"Your answer is exactly {words} the expected value" + (" everywhere" if n > 1 else "") +
+                        ": look for a missing or extra factor, sign, or a sum where a mean belongs (or the reverse).")
+    if n >= MIN_RATIO_ELEMENTS:
+        if offset_flat and not ratio_flat:
+            return f"Your answer is off by the same constant ({d:+.6g}) everywhere: look for an added or missing term."
+        if ratio_flat:
+            return f"Your answer is the expected value times {r:.6g} everywhere: look for a constant factor."
+    return ""
+
+
 def _shape_hint(expected: torch.Tensor, got: torch.Tensor, rtol=1e-5, atol=1e-6) -> str:
     if got.is_floating_point() and got.dim() == expected.dim() + 1 and \
             tuple(got.shape[:expected.dim()]) == tuple(expected.shape):
@@ -111,21 +216,7 @@ def _shape_hint(expected: torch.Tensor, got: torch.Tensor, rtol=1e-5, atol=1e-6)
     return ""
 
 
-MIN_RATIO_ELEMENTS = 3  # a constant factor is only a pattern across several numbers
-
-
-def _ratio_hint(expected: torch.Tensor, got: torch.Tensor) -> str:
-    mask = _isfinite(expected) & _isfinite(got) & (_abs(expected) > 1e-6)
-    if int(mask.sum()) < MIN_RATIO_ELEMENTS:
-        return ""
-    ratio = got[mask].double() / expected[mask].double()
-    r = float(ratio.mean())
-    if not math.isfinite(r) or float(ratio.std(unbiased=False)) > 1e-4 * max(1.0, abs(r)) or abs(r - 1.0) < 1e-3:
-        return ""
-    for factor, sentence in ((2.0, "twice"), (0.5, "half"), (-1.0, "the negative of")):
-        if abs(r - factor) < 1e-4:
-            return f"Your answer is exactly {sentence} the expected value everywhere: look for a missing or extra factor or sign."
-    return f"Your answer is the expected value times {r:.4g} everywhere: look for a constant factor."
+MIN_RATIO_ELEMENTS = 3  # an unnamed constant factor or offset is only a pattern across several numbers
 
 
 def _finite_tolerance(value, fallback: float = 0.0):
@@ -146,7 +237,7 @@ def _band(expected, rtol, atol) -> float:
     return a + _finite_tolerance(rtol) * abs(float(expected)) if math.isfinite(float(expected)) else a
 
 
-def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
+def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None, sizes=()):
     """Return ``(ok, detail, generic_hint)`` for one answer against its reference.
 
     A non-finite reference entry matches only the same non-finite value (NaN
@@ -162,7 +253,7 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
         rtols = rtol if isinstance(rtol, (tuple, list)) else [rtol] * len(expected)
         labels = list(names) if names and len(names) == len(expected) else [f"element {k}" for k in range(len(expected))]
         for k, (e, g) in enumerate(zip(expected, got)):
-            ok, detail, hint = compare(e, g, rtols[k], atols[k])
+            ok, detail, hint = compare(e, g, rtols[k], atols[k], sizes=sizes)
             if not ok:
                 return False, f"{labels[k]}: {detail}", hint
         if all(isinstance(e, _tensor_type) and e.dim() == 0 for e in expected):
@@ -218,15 +309,18 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
             idx = tuple(int(i) for i in wrong_special.nonzero()[0])
             if bool(special_got[idx]):
                 return False, f"non-finite value {float(got_d[idx])} at index {idx}", ""
-            return False, f"value at index {idx}: expected {float(exp_d[idx])}, got {float(got_d[idx]):.6g}", ""
+            return False, f"value at index {idx}: expected {float(exp_d[idx])}, got {float(got_d[idx]):.6g}", \
+                ""
         err = _where(same_special, torch.zeros_like(got_d), _abs(got_d - exp_d))
         tol = atol + rtol * _abs(_where(same_special, torch.zeros_like(exp_d), exp_d))
         bad = err > tol
         if bool(bad.any()):
             flat = int(_argmax(_where(bad, err, torch.zeros_like(err))))
             idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), exp_d.shape)) if exp_d.dim() else ()
-            return (False, f"value at index {idx}: expected {float(exp_d[idx]):.6g}, got {float(got_d[idx]):.6g} "
-                    f"({int(bad.sum())} of {bad.numel()} entries off)", _ratio_hint(exp_d, got_d))
+            want, have = _pair(float(exp_d[idx]), float(got_d[idx]))
+            where = f"value at index {idx}: " if exp_d.dim() else ""
+            count = f" ({int(bad.sum())} of {bad.numel()} entries off)" if bad.numel() > 1 else ""
+            return (False, f"{where}expected {want}, got {have}{count}", _pattern_hint(exp_d, got_d, sizes))
         return True, f"matches (max error {float(err.max()) if err.numel() else 0.0:.1e})", ""
 
     if isinstance(expected, dict) and "__choices__" in expected:  # a prediction: judged by the hidden test only
@@ -249,7 +343,9 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None):
             return same, (f"matches ({_fmt(g)})" if same else f"expected {_fmt(float(expected))}, got {_fmt(g)}"), ""
         if math.isclose(g, expected, rel_tol=rtol, abs_tol=atol):
             return True, f"matches ({_fmt(g)})", ""
-        return False, f"expected {_fmt(float(expected))}, got {_fmt(g)}", ""
+        want, have = _pair(float(expected), g)
+        return False, f"expected {want}, got {have}", _pattern_hint(torch.tensor([float(expected)], dtype=torch.float64),
+                                                                    torch.tensor([g], dtype=torch.float64), sizes)
 
     return (expected == got), f"expected {expected!r}, got {got!r}", ""
 
@@ -313,21 +409,74 @@ def judge_case(case, outcome, hints, kind: str = "call") -> CaseResult:
     rtol, atol = case.get("rtol", 1e-5), case.get("atol", 1e-6)
     names = OUTPUT_NAMES.get(kind)
     try:
-        ok, detail, hint = compare(case["expected"], got, rtol, atol, names)
+        sizes = _sizes(case.get("args", ()))
+    except Exception:
+        sizes = []
+    try:
+        ok, detail, hint = compare(case["expected"], got, rtol, atol, names, sizes)
     except Exception as err:  # a strange return value must not crash the check
         return CaseResult(label, False, f"could not compare the result ({type(err).__name__}: {err})")
     if ok:
         return CaseResult(label, True, detail)
-    for mutant, output in case.get("mutants", {}).items():
-        if isinstance(output, dict) and "__raised__" in output or _has_nan(output):
-            continue  # a NaN in a catalogued output says nothing about which mistake was made
+    mutants = [(m, o) for m, o in case.get("mutants", {}).items()
+               # a NaN in a catalogued output says nothing about which mistake was made
+               if not (isinstance(o, dict) and "__raised__" in o) and not _has_nan(o)]
+    for mutant, output in mutants:
         try:
             if compare(output, got, rtol, atol)[0]:
-                hint = hints.get(mutant, hint)
-                break
+                return CaseResult(label, False, detail, hints.get(mutant, hint))
         except Exception:
             continue
-    return CaseResult(label, False, detail, hint)
+    partial = _component_hint(case["expected"], got, mutants, hints, rtol, atol, names)
+    return CaseResult(label, False, detail, partial or hint)
+
+
+TIGHT_RTOL = 1e-3  # per-component hints only where the reference is deterministic
+
+
+def _tight(expected, rtol, atol) -> bool:
+    """Whether the allowed band around ``expected`` is within TIGHT_RTOL of its size."""
+    if not isinstance(expected, _tensor_type) or not expected.is_floating_point() or expected.numel() == 0:
+        return False
+    e = _abs(expected.double())
+    e = e[_isfinite(e)]
+    if e.numel() == 0:
+        return False
+    r, a = _finite_tolerance(rtol, 1.0), _finite_tolerance(atol, 1.0)
+    r = float(r.max()) if isinstance(r, _tensor_type) else r
+    a = float(a.max()) if isinstance(a, _tensor_type) else a
+    size = float(e.max())
+    return a + r * size <= TIGHT_RTOL * size + 1e-12
+
+
+def _component_hint(expected, got, mutants, hints, rtol, atol, names) -> str:
+    """For a tuple answer that no catalogued mistake explains as a whole: the
+    catalogued mistake that explains one wrong component (the others may be
+    off too), named with that component, when exactly one does."""
+    if not isinstance(expected, tuple) or not isinstance(got, (tuple, list)) or len(got) != len(expected):
+        return ""
+    rtols = rtol if isinstance(rtol, (tuple, list)) else [rtol] * len(expected)
+    atols = atol if isinstance(atol, (tuple, list)) else [atol] * len(expected)
+    labels = list(names) if names and len(names) == len(expected) else [f"element {k}" for k in range(len(expected))]
+    found = {}
+    for k in range(len(expected)):
+        try:
+            if not _tight(expected[k], rtols[k], atols[k]):
+                continue  # a Monte Carlo component's band is too wide to tell one mistake from a perturbation
+            if compare(expected[k], got[k], rtols[k], atols[k])[0]:
+                continue  # this component is right
+            for mutant, output in mutants:
+                if not isinstance(output, tuple) or len(output) != len(expected) or mutant not in hints:
+                    continue
+                shows_here = not compare(expected[k], output[k], rtols[k], atols[k])[0]
+                if shows_here and compare(output[k], got[k], rtols[k], atols[k])[0]:
+                    found.setdefault(hints[mutant], []).append(labels[k])
+        except Exception:
+            continue
+    if len(found) != 1:
+        return ""
+    (hint, where), = found.items()
+    return f"In {', '.join(dict.fromkeys(where))}: {hint}"
 
 
 def _has_nan(value) -> bool:
