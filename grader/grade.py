@@ -665,8 +665,9 @@ def finish(out: Path, main_url: str, outcome: Outcome) -> None:
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        # only the graded notebook and its time: nothing else a submission held reaches feedback/
-        for name in (f"{a}.ipynb", "timestamp.txt"):
+        # only the graded notebook, its time and nbgrader's exchange secret (release_feedback reads both
+        # beside the feedback): nothing else a submission held reaches feedback/
+        for name in (f"{a}.ipynb", "timestamp.txt", "submission_secret.txt"):
             src = work / "autograded" / s / a / name
             if src.is_file() and not src.is_symlink():
                 shutil.copyfile(src, dest / name)
