@@ -24,6 +24,7 @@ TIMES       ?=
 DEST        ?=
 UPTO        ?=
 REPO_URL    ?=
+FORCE       ?=
 # make export LMS=canvas|moodle|csv ROSTER=roster.csv [OUT=build/grading]
 LMS         ?=
 PERCENT     ?=
@@ -133,8 +134,9 @@ release: $(STAMP)
 	$(PY) -m grader.release
 
 student-edition: $(STAMP)
-	@test -n "$(DEST)" || { echo "usage: make student-edition DEST=path [UPTO=02_reparameterization] [REPO_URL=git-url]"; exit 2; }
-	$(PY) -m grader.edition "$(DEST)" $(if $(UPTO),--upto $(UPTO)) $(if $(REPO_URL),--repo-url "$(REPO_URL)")
+	@test -n "$(DEST)" || { echo "usage: make student-edition DEST=path [UPTO=02_reparameterization] [REPO_URL=git-url] [FORCE=1]"; exit 2; }
+	$(PY) -m grader.edition "$(DEST)" $(if $(UPTO),--upto $(UPTO)) $(if $(REPO_URL),--repo-url "$(REPO_URL)") \
+		--course "$(COURSE)" $(if $(FORCE),--force)
 
 check-release: $(STAMP)
 	$(PY) -m grader.release --check

@@ -445,6 +445,87 @@ def build(dest: Path, upto: str | None = None, repo_url: str | None = None) -> l
     return names
 
 
+# ------------------------------------------------------------ the calendar
+def _todo_lines(assignment: str) -> dict:
+    """{TODO grade_id: (names it defines, its distinctive solution lines)}."""
+    import re
+
+    from grader.notebooks import defined_names, read
+
+    found = {}
+    for cell in read(ROOT / "solutions" / assignment / f"{assignment}.ipynb").cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not (meta.get("solution") and cell.cell_type == "code"):
+            continue
+        text = "\n".join(re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S)) or cell.source
+        lines = {line.strip() for line in text.splitlines()
+                 if len(line.strip()) >= 16 and not line.strip().startswith("#")}
+        found[meta["grade_id"]] = (set(defined_names(cell.source) or []), lines)
+    return found
+
+
+def giveaways(names: list | None = None) -> list:
+    """``[(later, earlier, todo)]``: a released notebook that hands students an
+    earlier assignment's answer, by design (03 defines 02's ``reparameterize``,
+    04 and 05 contain 03's VAE). Read from the notebooks: the later one, in
+    cells students receive, defines the TODO's name or holds at least half of
+    its distinctive solution lines (all of them when it has one or two)."""
+    from grader import assignments
+    from grader.notebooks import defined_names, read
+
+    order = assignments()
+    names = names or order
+    found = []
+    for later in names:
+        given_lines, given_names = set(), set()
+        for cell in read(RELEASE / later / f"{later}.ipynb").cells:
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                continue  # the student's own TODO cells give nothing away
+            given_lines.update(line.strip() for line in cell.source.splitlines())
+            if cell.cell_type == "code":
+                given_names.update(defined_names(cell.source) or [])
+        for earlier in order[:order.index(later)]:
+            for todo, (defines, lines) in _todo_lines(earlier).items():
+                shared = len(lines & given_lines)
+                if (defines & given_names) or (lines and shared >= (len(lines) if len(lines) <= 2 else len(lines) / 2)):
+                    found.append((later, earlier, todo))
+    return found
+
+
+def giveaway_table(names: list | None = None) -> str:
+    rows = ["| this notebook | gives away | of |", "|---|---|---|"]
+    rows += [f"| `{later}` | `{todo}` | `{earlier}` |" for later, earlier, todo in giveaways(names)]
+    return "\n".join(rows)
+
+
+def calendar_problems(names: list, course: Path, now=None) -> tuple[list, list]:
+    """(refusals, warnings) for publishing ``names`` now: a notebook may not
+    give away an answer whose assignment is not yet past due for every student
+    (its due date plus the longest extension, from the course file)."""
+    import datetime as dt
+
+    from grader.late import load_policy
+
+    policy = load_policy(course)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    refusals, warnings = [], []
+    for later, earlier, todo in giveaways(names):
+        due = policy.due.get(earlier)
+        if due is None:
+            warnings.append(f"{later} gives away {earlier}'s {todo}; {earlier} has no due date in {course.name}, "
+                            "so the calendar cannot be checked")
+            continue
+        extensions = {s: h for (s, a), h in policy.extensions.items() if a == earlier}
+        student = max(extensions, key=extensions.get) if extensions else None
+        last = policy.deadline(student, earlier) if student else due
+        last = max(last, due)
+        if now < last:
+            who = f" ({student}'s extension)" if student and last > due else ""
+            refusals.append(f"{later} gives away {earlier}'s {todo}, but {earlier} is open until "
+                            f"{last:%Y-%m-%d %H:%M %Z}{who}")
+    return refusals, warnings
+
+
 def _git(dest: Path, *args) -> subprocess.CompletedProcess:
     identity = ["-c", "user.name=VAE course", "-c", "user.email=course@localhost"]
     return subprocess.run(["git", *identity, *args], cwd=dest, capture_output=True, text=True, check=True)
@@ -473,17 +554,39 @@ def commit(dest: Path, names: list) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dest", type=Path)
+    parser.add_argument("dest", type=Path, nargs="?")
+    parser.add_argument("--giveaways", action="store_true",
+                        help="print which notebook gives away which earlier answer (a markdown table) and stop")
     parser.add_argument("--upto", default=None, help="last released assignment (default: all)")
     parser.add_argument("--repo-url", default=None, help="git URL of the student repository (for the Binder badge)")
+    parser.add_argument("--course", type=Path, default=ROOT / "grader" / "course.toml",
+                        help="due dates and extensions (default: grader/course.toml)")
+    parser.add_argument("--force", action="store_true",
+                        help="publish even a notebook that gives away an answer still open for some student")
     args = parser.parse_args(argv)
+    if args.giveaways:
+        print(giveaway_table())
+        return 0
+    if args.dest is None:
+        parser.error("DEST is required")
     dest = args.dest.resolve()
     if dest == ROOT or ROOT in dest.parents:
         parser.error("DEST must be outside the instructor repository")
     if dest.exists() and any(dest.iterdir()) and not (dest / ".git").exists():
         parser.error(f"{dest} exists, is not empty and is not a git repository: refusing to write into it")
     from grader.leakscan import scan_edition
+    from grader.late import CourseFileError
 
+    try:
+        refusals, warnings = calendar_problems(released(args.upto), args.course)
+    except CourseFileError as err:
+        parser.error(str(err))
+    for line in warnings:
+        print(f"note: {line}")
+    if refusals and not args.force:
+        print("Not published: a notebook would give away an answer before its assignment is due for every "
+              "student (FORCE=1 publishes anyway):\n  " + "\n  ".join(refusals), file=sys.stderr)
+        return 2
     names = build(dest, args.upto, args.repo_url)
     leaks = scan_edition(dest, names)
     if leaks:

@@ -16,6 +16,7 @@ import nbformat
 import pytest
 import torch
 
+import grader
 from grader import HIDDEN_REFERENCES, SOLUTIONS, assignments
 from grader.edition import MANAGED, binder_url
 from grader.edition import main as edition_main
@@ -401,3 +402,41 @@ def test_progress_says_passes_for_every_todo_of_the_solutions(tmp_path):
     total = sum(map(len, expected.values()))
     assert f"{total} of {total} self-checks pass across {len(ALL)} notebooks" in out
     assert _processes_with(f"solved-{tmp_path.name}") == []
+
+
+# -- publishing knows the calendar (issue 35) ---------------------------------
+def test_the_readme_table_of_giveaways_is_read_from_the_notebooks():
+    from grader.edition import giveaway_table, giveaways
+
+    readme = (grader.ROOT / "README.md").read_text()
+    table = readme.split("<!-- giveaways -->\n", 1)[1].split("\n<!-- /giveaways -->", 1)[0]
+    assert table == giveaway_table()
+    # the course's design: 03 defines 02's reparameterize, and 04 and 05 contain 03's VAE
+    found = giveaways()
+    assert ("03_vae", "02_reparameterization", "reparameterize") in found
+    assert {(later, todo) for later, earlier, todo in found if earlier == "03_vae"} >= {("04_generation", "VAE"),
+                                                                                         ("05_likelihoods", "VAE")}
+    assert all(grader.assignments().index(l) > grader.assignments().index(e) for l, e, _ in found)
+
+
+def test_a_notebook_that_gives_away_an_open_answer_is_not_published(tmp_path, capsys):
+    import datetime as dt
+
+    from grader.edition import calendar_problems, giveaways, main
+
+    later, earlier, todo = giveaways()[0]
+    now = dt.datetime(2026, 10, 10, 12, tzinfo=dt.timezone.utc)
+    course = tmp_path / "course.toml"
+    course.write_text(f'[due]\n"{earlier}" = 2026-10-09T23:59:00Z\n[extensions]\nann = {{ "{earlier}" = 48 }}\n')
+    refusals, _ = calendar_problems([later], course, now)
+    assert len(refusals) == 1 and later in refusals[0] and todo in refusals[0] and "ann's extension" in refusals[0]
+    assert calendar_problems([later], course, now + dt.timedelta(days=2))[0] == []  # past due for everyone
+    assert calendar_problems([earlier], course, now)[0] == []  # publishing only the earlier one gives nothing away
+    course.write_text("[due]\n")
+    refusals, warnings = calendar_problems([later], course, now)
+    assert refusals == [] and any("no due date" in w for w in warnings)
+    # the command refuses before writing anything, and says how to publish anyway
+    course.write_text(f'[due]\n"{earlier}" = 2999-01-01T00:00:00Z\n')
+    dest = tmp_path / "edition"
+    assert main([str(dest), "--upto", later, "--course", str(course)]) == 2
+    assert "FORCE=1" in capsys.readouterr().err and not dest.exists()
