@@ -14,9 +14,10 @@ The course file (``grader/course.toml``, or ``make grade COURSE=path``) says::
     ann = { "01_elbo" = 48 }
 
 A submission's time is the ``timestamp.txt`` beside its notebook, as nbgrader
-writes and reads it; for an LMS zip, ``make grade`` writes that file from the
-time the zip records for the file (UTC unless ``lms_timezone`` is set under
-``[late_policy]``). Without a due date, or without a time, there is no
+writes and reads it; ``make grade TIMES=...`` writes that file from the LMS's
+own record of the submission (grader/times.py), never from a zip entry's time
+(``lms_timezone`` under ``[late_policy]`` is the zone of a Moodle grading
+worksheet's dates). Without a due date, or without a time, there is no
 penalty. The penalty is stored in the gradebook as nbgrader's own
 ``late_submission_penalty``, so ``grades.csv`` (``score`` = ``raw_score`` −
 penalty), the feedback (a grader note at the top) and the class report all
@@ -131,13 +132,6 @@ def read_timestamp(folder: Path) -> dt.datetime | None:
 def write_timestamp(folder: Path, when: dt.datetime) -> None:
     when = when.astimezone(dt.timezone.utc)
     (Path(folder) / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f ") + "UTC")
-
-
-def zip_time(info, timezone: str = "UTC") -> dt.datetime:
-    """A zip member's recorded time (local to the LMS that wrote it)."""
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime(*info.date_time, tzinfo=ZoneInfo(timezone))
 
 
 def lateness(policy: Policy, student: str, assignment: str, submitted: dt.datetime | None,
