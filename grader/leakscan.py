@@ -1,8 +1,11 @@
 """Scan everything that reaches students (assignments/ and the vaelab package,
 including its public reference data) for solution code, hidden tests, hidden
-reference data and mark schemes."""
+reference data, mark schemes, and the answers of the "Predict, then run"
+questions (stated in a cell, or an explanation left unencoded)."""
 from __future__ import annotations
 
+import ast
+import json
 import re
 from pathlib import Path
 
@@ -47,6 +50,89 @@ def graded_names() -> set:
     return names
 
 
+#: How a cell states a prediction's answer: "**The answer: (b).**", "the answer to the prediction: c", "the answer is (d)".
+ANSWER_STATED = (re.compile(r"\bthe answer\b[^.\n]{0,80}?:\s*\**\s*\(?[a-d]\)?(?![\w'])", re.I),
+                 re.compile(r"\banswer is\s*\**\s*\([a-d]\)", re.I))
+
+
+def _explain_calls(source: str) -> list:
+    """(prediction name, text argument) of every ``explain(...)`` call in a code cell (vaelab/reveal.py)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    calls = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "explain"
+                and node.args and isinstance(node.args[0], ast.Constant)):
+            text = node.args[3] if len(node.args) > 3 else next((k.value for k in node.keywords if k.arg == "text"), None)
+            calls.append((node.args[0].value, text.value if isinstance(text, ast.Constant) else None))
+    return calls
+
+
+def explanations() -> dict:
+    """{prediction name: explanation Markdown}, decoded from the solution notebooks' ``explain`` cells."""
+    from vaelab.reveal import decode
+
+    found = {}
+    for name in assignments():
+        for cell in read(SOLUTIONS / name / f"{name}.ipynb").cells:
+            if cell.cell_type == "code":
+                for prediction, text in _explain_calls(cell.source):
+                    try:
+                        found[prediction] = decode(text)
+                    except Exception:
+                        pass  # not encoded: answer_leaks reports it in the released notebook
+    return found
+
+
+def _flat(text: str) -> str:
+    """Text with Markdown emphasis dropped and whitespace collapsed, to compare prose however it is wrapped."""
+    return " ".join(text.replace("*", "").split())
+
+
+def _sentences(text: str) -> list:
+    """The distinctive sentences (and clauses after a colon or semicolon) of an explanation."""
+    return [s for s in re.split(r"(?<=[.!?;:])\s+", _flat(text)) if len(s) >= 40]
+
+
+def answer_leaks(nb, where, known: dict | None = None) -> list:
+    """Cells of a released notebook that give away a prediction's answer: one
+    that states it ("The answer: (b)"), an ``explain`` call whose text is not
+    encoded, or a string literal or Markdown holding a sentence of an
+    explanation. ``known`` is :func:`explanations` (read from solutions/ if None)."""
+    from vaelab.reveal import decode
+
+    sentences = [(name, s) for name, text in (explanations() if known is None else known).items()
+                 for s in _sentences(text)]
+    leaks = []
+    for number, cell in enumerate(nb.cells, 1):
+        here = f"{where} cell {number} ({cell.cell_type})"
+        for pattern in ANSWER_STATED:
+            match = pattern.search(cell.source)
+            if match:
+                leaks.append(f"{here}: states a prediction's answer {match.group(0)!r}")
+        texts = [cell.source]
+        if cell.cell_type == "code":
+            for prediction, text in _explain_calls(cell.source):
+                try:
+                    decode(text or "")
+                except Exception:
+                    leaks.append(f"{here}: explain({prediction!r}, ...) holds its explanation unencoded "
+                                 f"(encode it with `python -m vaelab.reveal encode`)")
+            try:
+                texts = [n.value for n in ast.walk(ast.parse(cell.source))
+                         if isinstance(n, ast.Constant) and isinstance(n.value, str)] + [cell.source]
+            except SyntaxError:
+                pass
+        flat = [_flat(t) for t in texts]
+        for prediction, sentence in sentences:
+            if any(sentence in t for t in flat):
+                leaks.append(f"{here}: contains the explanation of {prediction} ({sentence[:50]!r}...)")
+                break
+    return leaks
+
+
 def _student_files():
     for base in (RELEASE, VAELAB):
         for path in sorted(base.rglob("*")):
@@ -73,7 +159,7 @@ def _hidden_tensors() -> list:
 
 
 def _file_leaks(path: Path, rel, hidden: list, hidden_bytes: set, markers, solution_lines: set, names: set,
-                stored_answers: bool = False) -> list:
+                stored_answers: bool = False, known: dict | None = None) -> list:
     """What one student-facing file leaks: a copy of a hidden file, hidden
     tensors (and, with ``stored_answers``, stored symbolic answers) in a
     reference file; markers, solution lines and graded TODO definitions in text."""
@@ -101,6 +187,12 @@ def _file_leaks(path: Path, rel, hidden: list, hidden_bytes: set, markers, solut
     if path.suffix == ".py":
         leaks += [f"{rel}: defines graded TODO {name}" for name in names
                   if re.search(rf"^\s*(def|class) {name}\b", text, re.M)]
+    if path.suffix == ".ipynb":
+        try:
+            nb = read(path)
+        except (json.JSONDecodeError, ValueError):
+            return leaks
+        leaks += answer_leaks(nb, rel, known)
     return leaks
 
 
@@ -111,9 +203,10 @@ def scan() -> list:
     names = graded_names()
     hidden = _hidden_tensors()
     hidden_bytes = {p.read_bytes() for p in HIDDEN_REFERENCES.glob("*.pt")}
+    known = explanations()
     for path in _student_files():
         rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-        leaks += _file_leaks(path, rel, hidden, hidden_bytes, MARKERS, solution_lines, names)
+        leaks += _file_leaks(path, rel, hidden, hidden_bytes, MARKERS, solution_lines, names, known=known)
     return leaks
 
 
@@ -171,6 +264,7 @@ def scan_edition(dest: Path, names: list) -> list:
     graded = graded_names()
     hidden = _hidden_tensors()
     hidden_bytes = {p.read_bytes() for p in HIDDEN_REFERENCES.glob("*.pt")}
+    known = explanations()
     for top in ("solutions", "grader", "tests", "bench", "docs", "requirements-dev.txt"):
         if (dest / top).exists():
             leaks.append(f"{top}: instructor material in the edition")
@@ -178,5 +272,5 @@ def scan_edition(dest: Path, names: list) -> list:
                        and ".venv" not in p.parts and "__pycache__" not in p.parts):
         leaks += _file_leaks(path, path.relative_to(dest), hidden, hidden_bytes,
                              (*MARKERS, "<!-- instructor", "Release this notebook after"), lines, graded,
-                             stored_answers=True)
+                             stored_answers=True, known=known)
     return leaks

@@ -325,8 +325,8 @@ def compare(expected, got, rtol: float = 1e-5, atol: float = 1e-6, names=None, s
 
     if isinstance(expected, dict) and "__choices__" in expected:  # a prediction: judged by the hidden test only
         if got in expected["__choices__"]:
-            return True, (f"your prediction {got!r} is recorded; the hidden test grades it, and the text after "
-                          f"the experiment explains the answer"), ""
+            return True, (f"your prediction {got!r} is recorded; the hidden test grades it, and once you have run "
+                          f"the experiment, the cell after it explains the answer"), ""
         return False, f"expected one of {expected['__choices__']}, got {got!r}", ""
 
     if isinstance(expected, str):
