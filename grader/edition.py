@@ -82,7 +82,10 @@ def binder_url(repo_url: str, path: str) -> str:
 
 def nbgitpuller_url(repo_url: str, path: str, hub: str = "https://YOUR-JUPYTERHUB") -> str:
     repo_name = re.sub(r"\.git$", "", repo_url.rstrip("/").rsplit("/", 1)[-1])
+    # targetpath names the clone's folder: nbgitpuller would otherwise take the URL's last part, ".git" and
+    # all, and the urlpath would open a folder that does not exist
     return (f"{hub}/hub/user-redirect/git-pull?repo={urllib.parse.quote(repo_url, safe='')}&branch=main"
+            f"&targetpath={urllib.parse.quote(repo_name, safe='')}"
             f"&urlpath={urllib.parse.quote(f'lab/tree/{repo_name}/{path}', safe='')}")
 
 

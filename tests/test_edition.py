@@ -440,3 +440,17 @@ def test_a_notebook_that_gives_away_an_open_answer_is_not_published(tmp_path, ca
     dest = tmp_path / "edition"
     assert main([str(dest), "--upto", later, "--course", str(course)]) == 2
     assert "FORCE=1" in capsys.readouterr().err and not dest.exists()
+
+
+@pytest.mark.parametrize("repo_url", ["https://git.example.edu/course/vae-course-student.git",
+                                      "https://github.com/vae-course/vae-course-student/"])
+def test_the_nbgitpuller_link_opens_the_folder_nbgitpuller_clones_into(repo_url):
+    import urllib.parse
+
+    from grader.edition import nbgitpuller_url
+
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(nbgitpuller_url(repo_url, "assignments/x/x.ipynb")).query)
+    # nbgitpuller's rule (nbgitpuller/handlers.py, UIHandler.get): targetpath, else the repo URL's last part
+    folder = (query.get("targetpath") or [query["repo"][0].rstrip("/").split("/")[-1]])[0]
+    assert query["urlpath"][0] == f"lab/tree/{folder}/assignments/x/x.ipynb"
+    assert not folder.endswith(".git")
