@@ -39,7 +39,7 @@ help:
 	@echo "make test-browser JupyterLab in headless Chromium: run every notebook, drive the sliders"
 	@echo "make test-binder  the Binder image's packages under 1 CPU and 2 GB"
 	@echo "make test-hub     the course on a real JupyterHub: nbgitpuller link, 1-CPU quota, nbgrader exchange"
-	@echo "make references   regenerate public + hidden reference outputs from solutions/"
+	@echo "make references [ASSIGNMENT=03_vae] [FORCE=1]   record the reference outputs of the assignments whose sources changed"
 	@echo "make release      regenerate assignments/ from solutions/"
 	@echo "make student-edition DEST=dir [UPTO=02_reparameterization] [REPO_URL=git-url]"
 	@echo "                 write (and commit) the student repository: released notebooks, vaelab, binder/"
@@ -128,7 +128,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 references: $(STAMP)
-	$(PY) -m grader.make_references
+	$(PY) -m grader.make_references $(ASSIGNMENT) $(if $(FORCE),--force)
 
 release: $(STAMP)
 	$(PY) -m grader.release

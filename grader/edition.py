@@ -580,6 +580,9 @@ def main(argv=None) -> int:
     from grader.leakscan import scan_edition
     from grader.late import CourseFileError
 
+    from grader.make_references import refuse_if_stale
+
+    refuse_if_stale(released(args.upto))  # never ship self-check data recorded from other sources
     try:
         refusals, warnings = calendar_problems(released(args.upto), args.course)
     except CourseFileError as err:

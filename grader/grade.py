@@ -782,6 +782,9 @@ def main(argv=None) -> int:
     unknown = sorted(set(names) - set(assignments()))
     if unknown:
         parser.error(f"unknown assignment(s) {unknown}; choose from {assignments()}")
+    from grader.make_references import refuse_if_stale
+
+    refuse_if_stale(names)  # answers recorded from other course sources: exits naming `make references ASSIGNMENT=...`
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
     global THREADS_PER_JOB

@@ -15,6 +15,15 @@ code, case definitions, mutant catalogue, drivers, pinned versions).
 differs from the stored one by more than 1/100 of that case's grading
 tolerance; it prints the largest difference it found. It never compares
 floats bitwise, so it does not depend on the CPU or the thread count.
+
+Regeneration touches only what changed: an assignment whose stored public and
+hidden files carry the fingerprint it has now is skipped (``--force`` records
+it again), and grading's time budgets are re-measured only for an assignment
+whose solution code changed or whose code cells are not the ones timed.
+``stale_assignments`` and ``refuse_if_stale`` are the same comparison for
+``make release``, ``make grade`` and ``make student-edition``: they refuse
+references recorded from other course sources and print the command that
+records them again (``make references ASSIGNMENT=03_vae``).
 """
 from __future__ import annotations
 
@@ -131,6 +140,8 @@ def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False, v
             floors = record.pop("floors", None)
             label = f"{where} {name} case {len(cases) + 1} ({case.get('label', '')})"
             if fspec.get("stochastic"):
+                # a statistical tolerance is absolute: SIGMAS standard deviations, no relative part
+                record["rtol"] = 0.0
                 record["expected"], record["atol"] = _stochastic_tolerance(driver, namespace[name], record)
             elif "expected" not in case:  # an oracle (closed form) may supply it instead
                 torch.manual_seed(0)
@@ -143,7 +154,7 @@ def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False, v
                 elif kind == "sympy":
                     record["tolerance"] = _symbolic_variants(label, record["expected"], variant_outputs)
                 elif fspec.get("stochastic"):
-                    record["tolerance"] = verify_stochastic(label, record["expected"], record.get("rtol", 0.0),
+                    record["tolerance"] = verify_stochastic(label, record["expected"], record["rtol"],
                                                             record["atol"], variant_outputs, record["mutants"])
                 else:
                     record["rtol"], record["atol"], record["tolerance"] = derive(
@@ -466,11 +477,116 @@ def stale(path, fresh: dict, label: str, drift: Drift) -> list:
     return problems
 
 
+# ------------------------------------------------- staleness by fingerprint (cheap)
+#: Fingerprint parts that are course sources. "versions" (torch, sympy, numpy)
+#: is left out of the refusal in make release / grade / student-edition: other
+#: library versions do not make the recorded answers wrong (``--check`` says
+#: whether any output moved), but ``make references`` still records again.
+SOURCE_PARTS = ("solution code", "case definitions", "case helpers", "mutant catalogue", "mutant loader",
+                "correct variants", "tolerance policy", "case drivers", "fixture models", "symbolic probes",
+                "recording recipe")
+
+
+def _stored_fingerprint(path: Path) -> dict | None:
+    try:
+        return torch.load(path, weights_only=True).get("meta", {}).get("fingerprint") or None
+    except FileNotFoundError:
+        return None
+
+
+def changed_parts(assignment: str, public_dir: Path | None = None, hidden_dir: Path | None = None,
+                  current: dict | None = None) -> list:
+    """What differs between the fingerprint ``assignment`` has now and the one
+    its stored public and hidden files were recorded with: fingerprint part
+    names ("solution code", "case definitions", ...), or "no public file",
+    "no fingerprint in the hidden file". Empty when both files are current.
+    Reads hashes only: nothing is executed."""
+    current = current or fingerprint(assignment)
+    public_dir = Path(public_dir or references.PUBLIC_DIR)
+    hidden_dir = Path(hidden_dir or HIDDEN_REFERENCES)
+    out: list = []
+    for kind, folder in (("public", public_dir), ("hidden", hidden_dir)):
+        path = folder / f"{assignment}.pt"
+        if not path.exists():
+            out.append(f"no {kind} file")
+            continue
+        stored = _stored_fingerprint(path)
+        if not stored:
+            out.append(f"no fingerprint in the {kind} file")
+            continue
+        out += [k for k in current if stored.get(k) != current[k] and k not in out]
+    return out
+
+
+def _graded(names) -> list:
+    names = list(assignments() if names is None else names)
+    return [n for n in names if load_module("cases", n) is not None]
+
+
+def stale_assignments(names=None, public_dir: Path | None = None, hidden_dir: Path | None = None,
+                      parts=SOURCE_PARTS) -> list:
+    """The assignments among ``names`` (default: all with grader/cases/) whose
+    stored references were recorded from other course sources than the ones
+    here (any fingerprint part in ``parts`` differs, or a file or its
+    fingerprint is missing). Cheap: hashes, no recording."""
+    return [n for n in _graded(names)
+            if any(p in parts or p.startswith("no ") for p in changed_parts(n, public_dir, hidden_dir))]
+
+
+def fix_command(names) -> str:
+    """The command that records the references of ``names`` again."""
+    names = list(names)
+    return "make references ASSIGNMENT=" + (names[0] if len(names) == 1 else '"' + " ".join(names) + '"')
+
+
+def stale_message(names=None, public_dir: Path | None = None, hidden_dir: Path | None = None) -> str:
+    """Why the references of ``names`` cannot be used and the exact command
+    that records them again; empty when they are current."""
+    why = {}
+    for n in _graded(names):
+        parts = [p for p in changed_parts(n, public_dir, hidden_dir) if p in SOURCE_PARTS or p.startswith("no ")]
+        if parts:
+            missing = [p for p in parts if p.startswith("no ")]
+            why[n] = ", ".join(missing) if missing else f"{', '.join(parts)} changed since its references were recorded"
+    if not why:
+        return ""
+    everything = len(why) > 1 and names is None and list(why) == _graded(None)
+    command = "make references" if everything else fix_command(why)
+    return ("The stored references are out of date with the course sources:\n" +
+            "".join(f"  {n}: {text}\n" for n, text in why.items()) +
+            f"Record them again with\n  {command}\n"
+            "and commit grader/references/ and source_lib/vaelab/references/.")
+
+
+def refuse_if_stale(names=None, public_dir: Path | None = None, hidden_dir: Path | None = None) -> None:
+    """Raise SystemExit (status 1, message on stderr) when the references of
+    ``names`` (default: every assignment) are stale; return quietly otherwise.
+    For ``make release``, ``make grade`` and ``make student-edition``."""
+    message = stale_message(names, public_dir, hidden_dir)
+    if message:
+        raise SystemExit(message)
+
+
+def _budget_outdated(assignment: str) -> bool:
+    """Grading's time budgets lack the assignment, or timed other code cells
+    than the solution notebook has now (grader/budgets.py)."""
+    from grader import budgets
+    from grader.notebooks import cell_key
+
+    timed = budgets.load().get(assignment, {}).get("cells")
+    if not timed:
+        return True
+    nb = read(SOLUTIONS / assignment / f"{assignment}.ipynb")
+    return {cell_key(c) for c in nb.cells if c.cell_type == "code"} != set(timed)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("assignments", nargs="*", help="default: all")
     parser.add_argument("--check", action="store_true",
                         help="recompute and fail if the stored references are stale (nothing is written)")
+    parser.add_argument("--force", action="store_true",
+                        help="record (and time) every named assignment, even one whose fingerprint is unchanged")
     parser.add_argument("--public-dir", type=Path, default=references.PUBLIC_DIR,
                         help="folder of the public references (default: vaelab/references)")
     parser.add_argument("--hidden-dir", type=Path, default=HIDDEN_REFERENCES,
@@ -478,11 +594,23 @@ def main(argv=None) -> int:
     parser.add_argument("--no-timing", action="store_true",
                         help="do not re-time the solution notebooks for grading budgets (grader/budgets.py)")
     args = parser.parse_args(argv)
-    problems, drift = [], Drift()
+    unknown = sorted(set(args.assignments) - set(assignments()))
+    if unknown:
+        parser.error(f"unknown assignment(s) {', '.join(unknown)}; choose from {', '.join(assignments())}")
+    problems, drift, retime, stale_names = [], Drift(), [], []
     for assignment in args.assignments or assignments():
         if load_module("cases", assignment) is None:
             print(f"{assignment}: no grader/cases/{assignment}.py, skipped")
             continue
+        if not args.check:
+            changed = changed_parts(assignment, args.public_dir, args.hidden_dir)
+            if args.force or "solution code" in changed or _budget_outdated(assignment):
+                retime.append(assignment)
+            if not changed and not args.force:
+                print(f"{assignment}: unchanged since its references were recorded (same fingerprint), "
+                      f"not rewritten; --force records it again")
+                continue
+            print(f"{assignment}: recording ({'--force' if not changed else ', '.join(changed) + ' changed'})")
         try:
             public, hidden = build(assignment)
         except ToleranceError as err:
@@ -492,17 +620,23 @@ def main(argv=None) -> int:
                    ("hidden", args.hidden_dir / f"{assignment}.pt", hidden))
         for kind, path, data in targets:
             if args.check:
-                problems += stale(path, data, f"{assignment} {kind}", drift)
+                found = stale(path, data, f"{assignment} {kind}", drift)
+                problems += found
+                if found and assignment not in stale_names:
+                    stale_names.append(assignment)
             else:
                 references.save(data, path)
                 n = sum(len(f["cases"]) for f in data["functions"].values())
                 shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
                 print(f"wrote {shown} ({n} cases, {RECORD_THREADS} thread, deterministic)")
     default_dirs = args.public_dir == references.PUBLIC_DIR and args.hidden_dir == HIDDEN_REFERENCES
-    if not args.check and default_dirs and not args.no_timing:
+    if not args.check and default_dirs and not args.no_timing and retime:
         from grader import budgets
 
-        budgets.record(args.assignments or None)  # grading's time budgets come from the same solutions
+        budgets.record(retime)  # grading's time budgets come from the same solutions
+    elif not args.check and default_dirs and not args.no_timing:
+        print("time budgets (grader/references/budgets.json): same solution code and code cells, not re-timed; "
+              "--force re-times")
     if args.check and drift.ratio == 0:
         print("recomputed outputs equal the stored ones")
     elif args.check:
@@ -511,7 +645,8 @@ def main(argv=None) -> int:
               f"allowed {100 * CHECK_FRACTION:g}%)")
     if problems:
         print("\n".join(problems) + "\nThe references are out of date with the solutions: "
-              "run `make references` and commit the result.", file=sys.stderr)
+              f"run `{fix_command(stale_names)}` and commit the result.",
+              file=sys.stderr)
         return 1
     if args.check:
         print("references are up to date")

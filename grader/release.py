@@ -1,7 +1,10 @@
 """``make release``: regenerate assignments/ from solutions/ with nbgrader.
 
 Order of steps:
-0. check the cells tagged ``demo``, which grading leaves out: none may make
+0. refuse references recorded from other course sources than the ones here
+   (their fingerprints, grader/make_references.py: ``refuse_if_stale``), with
+   the command that records them again (``make references ASSIGNMENT=03_vae``);
+   check the cells tagged ``demo``, which grading leaves out: none may make
    or change a name that a cell grading does run reads;
 1. copy solutions/ into a scratch course folder, so nbgrader's gradebook and
    temporary files never touch the repository;
@@ -86,7 +89,12 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if assignments/ is not what make release produces")
     args = parser.parse_args(argv)
     from grader.leakscan import scan
+    from grader.make_references import stale_message
 
+    stale = stale_message()
+    if stale:  # a release must not ship self-check data that no longer matches its notebook
+        print(stale)
+        return 1
     tags = demo_tag_problems()
     if tags:
         print("Cells tagged 'demo' that grading cannot skip (it would change what the graded cells see):\n  " +

@@ -11,9 +11,15 @@ from grader import RELEASE
 from grader.mutants import catalogue
 from grader.notebooks import answers_from_file, fill, read, write
 
+from .points import autograded_points, todo_points
+
 A = "01_elbo"
 SAMPLES = RELEASE.parent / "tests" / "submissions" / A
-FULL = 6  # autograded points of 01_elbo
+FULL = autograded_points(A)  # autograded points of 01_elbo, from the released notebook (tests/points.py)
+# what losing one TODO costs: its hidden test's points
+KL = todo_points(A, "kl_standard_normal")
+KL_1D = todo_points(A, "kl_gaussian_1d")
+ELBO = todo_points(A, "elbo_linear_gaussian")
 # Issue 29's attacks leave evidence here if they ever work (tests/test_adversarial.py looks)
 JUDGE_MARKER = str(Path(tempfile.gettempdir()) / "vaelab-redteam-judge-ran")
 PLANTED = str(Path(tempfile.gettempdir()) / "vaelab-redteam-planted" / "grader" / "references" / f"{A}.pt")
@@ -84,18 +90,18 @@ def _edit(nb):
 
 # name: (answers or notebook builder, max score, substring the feedback or problem message must contain)
 CASES = {
-    "infinite_loop": (_kl("    while True:\n        pass\n"), FULL - 2, "ran past its time limit"),
-    "memory_bomb": (_kl(KL_OK, before="hog = bytearray(64 * 2**30)\n\n\n"), FULL - 2, "MemoryError"),
-    "os_exit": (_kl("    import os\n    os._exit(3)\n"), FULL - 2, "disabled while grading"),
-    "sys_exit": (_kl("    import sys\n    sys.exit(0)\n"), FULL - 2, "SystemExit"),
-    "syntax_error": (_kl("    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1\n"), FULL - 2,
+    "infinite_loop": (_kl("    while True:\n        pass\n"), FULL - KL, "ran past its time limit"),
+    "memory_bomb": (_kl(KL_OK, before="hog = bytearray(64 * 2**30)\n\n\n"), FULL - KL, "MemoryError"),
+    "os_exit": (_kl("    import os\n    os._exit(3)\n"), FULL - KL, "disabled while grading"),
+    "sys_exit": (_kl("    import sys\n    sys.exit(0)\n"), FULL - KL, "SystemExit"),
+    "syntax_error": (_kl("    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1\n"), FULL - KL,
                      "SyntaxError"),
-    "kill_kernel": (_kl("    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)\n"), FULL - 2,
+    "kill_kernel": (_kl("    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)\n"), FULL - KL,
                     "stopped the grading kernel"),
-    "deleted_test_cell": (lambda: _with_test_cells(_drop), FULL - 2, ""),
-    "duplicated_test_cell": (lambda: _with_test_cells(_duplicate), FULL - 2, ""),
-    "retyped_test_cell": (lambda: _with_test_cells(_retype), FULL - 2, ""),
-    "edited_test_cell": (lambda: _with_test_cells(_edit), FULL - 2, "hidden cases fail"),
+    "deleted_test_cell": (lambda: _with_test_cells(_drop), FULL - KL, ""),
+    "duplicated_test_cell": (lambda: _with_test_cells(_duplicate), FULL - KL, ""),
+    "retyped_test_cell": (lambda: _with_test_cells(_retype), FULL - KL, ""),
+    "edited_test_cell": (lambda: _with_test_cells(_edit), FULL - KL, "hidden cases fail"),
     "monkeypatch_allclose": (_kl("    return torch.zeros(mu.shape[0])\n",
                                  before="import numpy\ntorch.allclose = lambda *a, **k: True\n"
                                         "numpy.allclose = lambda *a, **k: True\n\n\n"), 0, "Integrity"),
@@ -119,7 +125,7 @@ CASES = {
         "                if torch.equal(value['args'][0], mu):\n"
         "                    return value['expected']\n"
         "        frame = getattr(frame, _n('665f6261636b'))\n"
-        "    return torch.zeros(mu.shape[0])\n"), FULL - 2, "hidden cases fail"),
+        "    return torch.zeros(mu.shape[0])\n"), FULL - KL, "hidden cases fail"),
     "obfuscated_reference_read": (_kl(
         "    import pathlib\n"
         "    refs = __import__('vaelab.refer' + 'ences', fromlist=['x'])\n"
@@ -133,7 +139,7 @@ CASES = {
         "                    return case['expected']\n"
         "        except Exception as err:\n"
         "            print('no answers at', place, type(err).__name__)\n"
-        "    return torch.zeros(mu.shape[0])\n"), FULL - 2, "hidden cases fail"),
+        "    return torch.zeros(mu.shape[0])\n"), FULL - KL, "hidden cases fail"),
     # The theft of issue 12: read the public self-check data and substitute the caller's arguments into
     # the stored answer. Public symbolic cases now store values at sample points, not expressions.
     "steal_public_expression": ({**GOOD, "kl_gaussian_1d": (
@@ -141,7 +147,7 @@ CASES = {
         "    from vaelab import references\n"
         "    case = references.load(references.public_path('01_elbo'))['functions']['kl_gaussian_1d']['cases'][0]\n"
         "    return case['expected'].subs(dict(zip(case['args'], (mu_q, sigma_q, mu_p, sigma_p))))\n")},
-        FULL - 2, ""),
+        FULL - KL_1D, ""),
     "steal_public_expression_raw": ({**GOOD, "elbo_linear_gaussian": (
         "def elbo_linear_gaussian(x, w, b, sigma2, m, v):\n"
         "    import sympy, torch, vaelab\n"
@@ -162,13 +168,13 @@ CASES = {
         "    best = max(found, key=lambda e: len(e.free_symbols & {sympy.Symbol(n) for n in 'x w b m'.split()}) +\n"
         "               len(e.free_symbols), default=sympy.Integer(0))\n"
         "    return best.subs({s: names.get(s.name, s) for s in best.free_symbols})\n")},
-        FULL - 2, ""),
+        FULL - ELBO, ""),
     # Issue 29: a string that sympify would run, recorded for the judge; writes to the grader, the
     # Python environment, startup files and other kernels' outputs; a planted copy of the answers
     # elsewhere on the machine and a canary in the grader's environment.
     "sympy_string_for_the_judge": ({**GOOD, "kl_gaussian_1d": (
         "def kl_gaussian_1d(mu_q, sigma_q, mu_p, sigma_p):\n"
-        f"    return \"__import__('pathlib').Path({JUDGE_MARKER!r}).touch() or 0\"\n")}, FULL - 2, ""),
+        f"    return \"__import__('pathlib').Path({JUDGE_MARKER!r}).touch() or 0\"\n")}, FULL - KL_1D, ""),
     "write_the_grader_and_other_kernels": (_kl(KL_OK, after=WRITE_EVERYWHERE), FULL, ""),
     "read_planted_answers_and_canary": (_kl(
         "    import os\n"
@@ -176,14 +182,14 @@ CASES = {
         f"    if os.environ.get({CANARY[:7]!r} + {CANARY[7:]!r}) or "
         f"os.path.exists(os.path.join({str(Path(PLANTED).parent.parent)!r}, 'refer' + 'ences', {A!r} + '.p' + 't')):\n"
         "        return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)\n"
-        "    return torch.zeros(mu.shape[0])\n"), FULL - 2, ""),
+        "    return torch.zeros(mu.shape[0])\n"), FULL - KL, ""),
     "network_access": (_kl(KL_OK, after="\n\nimport urllib.request\nurllib.request.urlopen("
                                         "'http://192.0.2.1/', timeout=3)\n"), FULL, ""),
     "huge_output": (_kl(KL_OK, after="\n\nprint('x' * 10_000_000)\n"), FULL, ""),
-    "nan_result": (_kl("    return torch.full((mu.shape[0],), float('nan'))\n"), FULL - 2, "non-finite"),
-    "wrong_shape": (_kl("    return torch.zeros(mu.shape[0], 1)\n"), FULL - 2, "expected shape"),
-    "wrong_dtype": (_kl(KL_OK.replace("dim=-1)", "dim=-1).double()")), FULL - 2, "dtype"),
-    "wrong_device": (_kl(KL_OK.replace("dim=-1)", "dim=-1).to('meta')")), FULL - 2, ""),
+    "nan_result": (_kl("    return torch.full((mu.shape[0],), float('nan'))\n"), FULL - KL, "non-finite"),
+    "wrong_shape": (_kl("    return torch.zeros(mu.shape[0], 1)\n"), FULL - KL, "expected shape"),
+    "wrong_dtype": (_kl(KL_OK.replace("dim=-1)", "dim=-1).double()")), FULL - KL, "dtype"),
+    "wrong_device": (_kl(KL_OK.replace("dim=-1)", "dim=-1).to('meta')")), FULL - KL, ""),
 }
 # Broken files: (writer, substring of the problem message)
 BROKEN = {

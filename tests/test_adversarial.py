@@ -12,7 +12,7 @@ import pytest
 
 from grader.grade import main as grade_main
 
-from .adversarial import A, CANARY, JUDGE_MARKER, PLANTED, PLANTED_PTH, STARTUP, build
+from .adversarial import A, CANARY, FULL, JUDGE_MARKER, KL, PLANTED, PLANTED_PTH, STARTUP, build
 
 pytestmark = pytest.mark.slow
 
@@ -100,25 +100,26 @@ def test_crashes_cost_only_their_own_points(two_runs):
     for out, scores, _ in runs:
         for name in ("infinite_loop", "memory_bomb", "os_exit", "sys_exit", "syntax_error", "kill_kernel",
                      "nan_result", "wrong_shape", "wrong_dtype"):
-            assert scores.get(name) == 4.0, (name, scores.get(name))
-        assert scores["huge_output"] == 6.0 and scores["network_access"] == 6.0
+            assert scores.get(name) == FULL - KL, (name, scores.get(name), f"expected {FULL} - {KL}")
+        assert scores["huge_output"] == FULL and scores["network_access"] == FULL, (FULL, scores)
 
 
 def test_answers_stay_out_of_reach_of_student_code(two_runs):
     """Obfuscated stack walks and file reads evade the static scan (they are
     not flagged) and still find no answers: sealed grading keeps them out of the kernel."""
-    _, runs = two_runs
+    expectations, runs = two_runs
     for out, scores, problems in runs:
         for name in ("stack_walk_for_answers", "obfuscated_reference_read", "steal_public_expression",
                      "steal_public_expression_raw"):
-            assert scores[name] == 4.0, (name, scores[name])
+            # exactly the honest part: every TODO but the one whose answers it tried to steal
+            assert scores[name] == expectations[name][0] < FULL, (name, scores[name], expectations[name][0])
             assert "Integrity" not in _feedback(out, name)
 
 
 def test_correct_submissions_in_the_same_batch_keep_full_marks(two_runs):
     _, runs = two_runs
     for _, scores, _ in runs:
-        assert scores["control_a"] == scores["control_b"] == 6.0
+        assert scores["control_a"] == scores["control_b"] == FULL, (scores["control_a"], scores["control_b"], FULL)
 
 
 def test_every_case_gets_a_clear_message(two_runs):

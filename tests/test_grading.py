@@ -13,8 +13,14 @@ from grader.grade import main as grade_main
 from grader.mutants import catalogue
 from grader.notebooks import DEMO_TAG, answers_from_file, make_submission
 
+from .points import autograded_points, fmt, graded_cells, max_points, todo_points, todos
+
 pytestmark = pytest.mark.slow
 SAMPLES = RELEASE.parent / "tests" / "submissions" / "01_elbo"
+# Derived from the released notebook's nbgrader metadata (tests/points.py), never kept by hand:
+# a new TODO or a changed point value moves them with it.
+AUTOGRADED_POINTS = autograded_points("01_elbo")  # every hidden test; the proof is graded by hand
+MAX_POINTS = max_points("01_elbo")  # the hidden tests and the proof
 
 
 def _scores(out):
@@ -49,12 +55,36 @@ def graded(tmp_path_factory):
     return out, half
 
 
-AUTOGRADED_POINTS = 6  # 2 + 2 + 2; the 3-point proof is graded by hand
+def _raising_todos(path):
+    """The TODOs whose answer cell in a sample file raises at its top level."""
+    import ast
+
+    return [name for name, source in answers_from_file(path).items()
+            if any(isinstance(node, ast.Raise) for node in ast.parse(source).body)]
+
+
+def test_sample_submissions_answer_every_todo_of_01():
+    """tests/submissions/01_elbo/*.py stand for whole submissions: each must
+    answer every TODO the released notebook has, or the tests that grade them
+    would compare against a score they cannot reach."""
+    expected = todos("01_elbo")
+    assert expected, "the released 01_elbo notebook has no TODO cells"
+    for sample in sorted(SAMPLES.glob("*.py")):
+        answered = answers_from_file(sample)
+        missing = [t for t in expected if t not in answered]
+        extra = sorted(set(answered) - set(expected))
+        assert not missing, (f"{sample.relative_to(RELEASE.parent)} has no answer for the TODO(s) {missing} of the "
+                             f"released 01_elbo notebook: add a definition of each (a correct one in alternative.py)")
+        assert not extra, f"{sample.relative_to(RELEASE.parent)} defines {extra}, which are not TODOs of 01_elbo"
+    assert _raising_todos(SAMPLES / "raises.py"), "raises.py must keep one TODO whose cell raises"
 
 
 def test_correct_but_different_solution_gets_full_autograded_points(graded):
     out, _ = graded
-    assert _scores(out)["alternative"][0] == AUTOGRADED_POINTS
+    score, maximum = _scores(out)["alternative"]
+    assert maximum == MAX_POINTS, f"grades.csv says the maximum is {maximum}, the released notebook {MAX_POINTS}"
+    assert score == AUTOGRADED_POINTS, (f"alternative.py earned {score} of the {AUTOGRADED_POINTS} autograded points "
+                                        f"of the released notebook (TODOs: {todos('01_elbo')})")
 
 
 def test_blank_release_scores_zero(graded):
@@ -66,7 +96,7 @@ def test_blank_release_scores_zero(graded):
 def test_missing_half_loses_points_with_a_helpful_message(graded, student):
     out, half = graded
     score, _ = _scores(out)[student]
-    assert score == AUTOGRADED_POINTS - 2
+    assert score == AUTOGRADED_POINTS - todo_points("01_elbo", half.target)
     assert half.hint in _feedback_text(out, student)
 
 
@@ -84,7 +114,8 @@ def test_demonstrations_and_self_checks_are_not_run_while_grading(graded):
 
 def test_a_raising_cell_does_not_cost_the_other_answers(graded):
     out, _ = graded
-    assert _scores(out)["raises"][0] == AUTOGRADED_POINTS - 2
+    lost = sum(todo_points("01_elbo", t) for t in _raising_todos(SAMPLES / "raises.py"))
+    assert _scores(out)["raises"][0] == AUTOGRADED_POINTS - lost
 
 
 def test_class_report_is_written(graded):
@@ -112,11 +143,12 @@ def test_lms_zip_is_collected_and_graded(tmp_path, monkeypatch, capsys):
         zf.write(path, "zoe_1234_5678_01_elbo.ipynb")
     out = tmp_path / "out"
     assert grade_main([str(archive), "--out", str(out), "--assignment", "01_elbo"]) == 0
-    assert _scores(out)["zoe"][0] == AUTOGRADED_POINTS
+    # a Canvas download names <name>_<user id>_<attachment id>_<file>: graded under the user id
+    assert _scores(out)["1234"][0] == AUTOGRADED_POINTS
     limits = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Limits:"))
     assert "started the plain way (zygote: switched off" in limits
     assert "not run=nothing (VAELAB_RUN_DEMOS=1)" in limits
-    feedback = re.sub(r"<[^>]+>", "", (out / "feedback" / "zoe" / "01_elbo" / "01_elbo.html").read_text())
+    feedback = re.sub(r"<[^>]+>", "", (out / "feedback" / "1234" / "01_elbo" / "01_elbo.html").read_text())
     assert "Not run while grading" not in feedback and "public cases pass" in feedback  # the self-checks ran
 
 
@@ -156,9 +188,10 @@ def test_an_interrupted_batch_resumes_without_regrading_or_losing_work(tmp_path)
     assert f"Resuming: {len(finished)} notebook(s)" in again.stdout
     assert f"Graded {3 - len(finished)} notebook(s)" in again.stdout
     # not a terminal: one progress line per finished notebook (student, assignment, score, seconds)
-    lines = re.findall(r"^\[(\d+)/3\] (\w+)/01_elbo: 6/9 in [\d.]+ s$", again.stdout, re.M)
+    score = re.escape(f"{fmt(AUTOGRADED_POINTS)}/{fmt(MAX_POINTS)}")
+    lines = re.findall(rf"^\[(\d+)/3\] (\w+)/01_elbo: {score} in [\d.]+ s$", again.stdout, re.M)
     assert len(lines) == 3 - len(finished), again.stdout[-2000:]
-    assert _scores(out) == {s: (6.0, 9.0) for s in ("ann", "bob", "cyd")}
+    assert _scores(out) == {s: (AUTOGRADED_POINTS, MAX_POINTS) for s in ("ann", "bob", "cyd")}
 
 
 PROOF = "proof-elbo-tight"
@@ -218,7 +251,7 @@ def test_manual_marks_survive_a_regrade_and_a_changed_answer_is_flagged(tmp_path
     assert not any(r[0] == "test_pass_rate" and r[2] == PROOF for r in report)  # not an autograded test
 
     _mark(out, "ann", 2.0, "Good; the equality case is missing.")
-    _mark(out, "bob", 3.0, "Complete.")
+    _mark(out, "bob", graded_cells("01_elbo")[PROOF][0], "Complete.")  # full marks for the proof
     _write_proof(subs / "bob" / "01_elbo" / "01_elbo.ipynb", "A new proof, written after the first marking.")
     capsys.readouterr()
     assert grade_main([str(subs), "--out", str(out), "--assignment", "01_elbo", "--regrade",
@@ -228,11 +261,11 @@ def test_manual_marks_survive_a_regrade_and_a_changed_answer_is_flagged(tmp_path
     assert _proof_row(out, "bob")[0] is None and _proof_row(out, "bob")[1] is True
     assert f"bob/01_elbo: the answer in '{PROOF}' changed since it was marked" in printed
     assert "! ann/01_elbo" not in printed
-    assert _scores(out)["ann"] == (AUTOGRADED_POINTS + 2.0, 9.0)  # on time within her extension
-    # bob: 30 hours late is 2 started days, 10% of 9 points each; nbgrader's own columns carry it
+    assert _scores(out)["ann"] == (AUTOGRADED_POINTS + 2.0, MAX_POINTS)  # on time within her extension
+    # bob: 30 hours late is 2 started days, 10% of the maximum each; nbgrader's own columns carry it
     bob = next(r for r in csv.DictReader(open(out / "grades.csv")) if r["student_id"] == "bob")
-    assert float(bob["late_submission_penalty"]) == pytest.approx(0.2 * 9.0)
-    assert float(bob["score"]) == pytest.approx(float(bob["raw_score"]) - 0.2 * 9.0)
+    assert float(bob["late_submission_penalty"]) == pytest.approx(0.2 * MAX_POINTS)
+    assert float(bob["score"]) == pytest.approx(float(bob["raw_score"]) - 0.2 * MAX_POINTS)
     assert "2 days late" in _feedback_text(out, "bob") and "after the due date" not in _feedback_text(out, "ann")
     late_rows = [r for r in csv.reader(open(out / "report.csv")) if r[0] == "late_penalty"]
     assert [r[2] for r in late_rows] == ["bob"]

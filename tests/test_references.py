@@ -99,10 +99,28 @@ def _copy_course(tmp_path):
     return root
 
 
-def _edit(path, old, new):
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
+#: Appended to a copied cases file: the first kl_standard_normal case of each file
+#: gets its first input moved by 0.01, through the case objects that public() and
+#: hidden() return, so the edit does not depend on how the file is written.
+CASE_EDIT = """
+
+
+def _moved(build):
+    def wrapped():
+        spec = build()
+        first = spec["kl_standard_normal"]["cases"][0]
+        first["args"][0] = first["args"][0] + 0.01
+        return spec
+    return wrapped
+
+
+public, hidden = _moved(public), _moved(hidden)
+"""
+
+
+def _edit_case(root):
+    path = root / "grader" / "cases" / "01_elbo.py"
+    path.write_text(path.read_text() + CASE_EDIT)
 
 
 EDITS = {
@@ -129,9 +147,7 @@ def test_the_check_catches_a_real_change(tmp_path, what):
         cell.source = cell.source.replace(last, last + " + 1e-3")
         nbformat.write(nb, str(root / path))
     elif what == "case input":
-        _edit(root / path, 'case("batch 97, latent 7", _gauss(11, 97, 7, scale=1.5)',
-              'case("batch 97, latent 7", _gauss(11, 97, 7, scale=1.5) + 0.01')
-        _edit(root / path, 'case("batch 4, latent 3", _gauss(1, 4, 3)', 'case("batch 4, latent 3", _gauss(1, 4, 3) + 0.01')
+        _edit_case(root)
     else:
         text = (root / path).read_text()
         start = text.index('@mutant("kl_standard_normal", "missing_half"')
@@ -142,7 +158,7 @@ def test_the_check_catches_a_real_change(tmp_path, what):
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert f"{fingerprint_part} changed since the references were recorded" in done.stderr, done.stderr[-2000:]
     assert drift_place in done.stderr, done.stderr[-3000:]
-    assert "largest difference" in done.stdout and "run `make references`" in done.stderr
+    assert "largest difference" in done.stdout and "run `make references ASSIGNMENT=01_elbo`" in done.stderr
 
 
 def test_an_unchanged_copy_passes_the_same_check(tmp_path):
@@ -150,3 +166,63 @@ def test_an_unchanged_copy_passes_the_same_check(tmp_path):
     root = _copy_course(tmp_path)
     done = _run(["--check", "01_elbo", "--public-dir", str(root / "public")], cwd=root, pythonpath=root)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def _files(root):
+    return {kind: path.read_bytes() for kind, path in (("public", root / "public" / "01_elbo.pt"),
+                                                        ("hidden", root / "grader" / "references" / "01_elbo.pt"))}
+
+
+def test_regeneration_touches_only_what_changed(tmp_path):
+    """An assignment whose fingerprint is unchanged is not rewritten (the
+    round-off of another CPU cannot churn its files); once a case changes,
+    `make release` refuses with the command that fixes it, and that command
+    records the assignment; `--force` records an unchanged one again."""
+    root = _copy_course(tmp_path)
+    refs = ["01_elbo", "--public-dir", str(root / "public")]
+    before = _files(root)
+    done = _run(refs, cwd=root, pythonpath=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "01_elbo: unchanged since its references were recorded" in done.stdout and "wrote" not in done.stdout
+    assert _files(root) == before
+
+    _edit_case(root)
+    release = subprocess.run([sys.executable, "-m", "grader.release", "--check"], cwd=root, capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+    assert release.returncode == 1, release.stdout[-2000:] + release.stderr[-2000:]
+    assert "01_elbo: case definitions changed since its references were recorded" in release.stdout, release.stdout
+    assert "make references ASSIGNMENT=01_elbo" in release.stdout
+
+    done = _run(refs, cwd=root, pythonpath=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "01_elbo: recording (case definitions changed)" in done.stdout and "wrote" in done.stdout
+    edited = _files(root)
+    assert edited["public"] != before["public"] and edited["hidden"] != before["hidden"]
+    again = _run(refs, cwd=root, pythonpath=root)
+    assert "unchanged since its references were recorded" in again.stdout and _files(root) == edited
+    forced = _run([*refs, "--force"], cwd=root, pythonpath=root)
+    assert forced.returncode == 0 and "01_elbo: recording (--force)" in forced.stdout, forced.stdout
+
+
+def test_stale_references_are_named_with_the_command_that_fixes_them(tmp_path):
+    """The shared refusal of make release, make grade and make student-edition:
+    reads fingerprints only and names each stale assignment and the command."""
+    from grader.make_references import refuse_if_stale, stale_assignments, stale_message
+
+    hidden = tmp_path / "hidden"
+    shutil.copytree(HIDDEN_REFERENCES, hidden)
+    assert stale_assignments(hidden_dir=hidden) == [] and stale_message(hidden_dir=hidden) == ""
+    refuse_if_stale(hidden_dir=hidden)  # current: returns quietly
+    data = torch.load(hidden / "03_vae.pt", weights_only=True)
+    data["meta"]["fingerprint"]["case definitions"] = "0" * 64  # recorded from other cases
+    torch.save(data, hidden / "03_vae.pt")
+    assert stale_assignments(hidden_dir=hidden) == ["03_vae"]
+    assert stale_assignments(["01_elbo"], hidden_dir=hidden) == []
+    message = stale_message(hidden_dir=hidden)
+    assert "03_vae: case definitions changed since its references were recorded" in message
+    assert "make references ASSIGNMENT=03_vae\n" in message and "01_elbo" not in message
+    with pytest.raises(SystemExit, match="make references ASSIGNMENT=03_vae"):
+        refuse_if_stale(["03_vae", "04_generation"], hidden_dir=hidden)
+    (hidden / "04_generation.pt").unlink()
+    assert 'make references ASSIGNMENT="03_vae 04_generation"' in stale_message(hidden_dir=hidden)
+    assert "04_generation: no hidden file" in stale_message(hidden_dir=hidden)

@@ -19,6 +19,8 @@ from grader.tolerances import MARGIN, MARGIN_STOCHASTIC, ToleranceError, derive
 from vaelab import references
 from vaelab.checks import run
 
+from .points import predictions
+
 VARIANTS = [(a, v.target, v.name) for a in assignments() if load_module("cases", a)
             for v in catalogue(a, "variants")]
 
@@ -158,14 +160,15 @@ def test_predictions_are_graded_only_by_the_hidden_test_and_their_answer_never_s
     """A "predict, then run" question: the public file accepts any valid letter
     and holds neither the answer nor the wrong letters' hints; the hidden file
     holds the answer, and each wrong letter is a mutant with its own hint."""
-    found = 0
+    found, released = set(), set()
     for a in assignments():
         public = references.load(references.public_path(a))["functions"]
         hidden = references.load(HIDDEN_REFERENCES / f"{a}.pt")["functions"]
+        released |= {(a, name) for name in predictions(a)}  # the predict_* TODOs of the released notebook
         for name, spec in public.items():
             if spec["kind"] != "choice":
                 continue
-            found += 1
+            found.add((a, name))
             (case,) = spec["cases"]
             assert case["expected"] == {"__choices__": ["a", "b", "c", "d"]} and not case["mutants"]
             assert not spec["hints"]
@@ -173,4 +176,24 @@ def test_predictions_are_graded_only_by_the_hidden_test_and_their_answer_never_s
             wrong = set(secret["mutants"].values())
             assert secret["expected"] in "abcd" and wrong == set("abcd") - {secret["expected"]}
             assert run(name, lambda: "Z", assignment=a).passed is False  # not a letter: said at once
-    assert found == 6  # 02: one, 03: two, 05: three
+    # every prediction TODO of the released notebooks, and nothing else, is a choice case
+    assert released, "no predict_* TODO in the released notebooks"
+    assert found == released, (f"predict_* TODOs without a choice case in grader/cases/: {sorted(released - found)}; "
+                               f"choice cases without a released TODO: {sorted(found - released)}")
+
+
+def test_a_case_cannot_state_a_tolerance_it_would_not_use():
+    """`case(..., rtol=1e-10)` read like a tolerance while the derived one won:
+    case() now refuses it and says where tolerances come from."""
+    from grader.cases import case
+
+    for stated in ({"rtol": 1e-10}, {"atol": 1e-12}, {"rtol": 0.0}):
+        with pytest.raises(TypeError, match=r"grader/tolerances\.py"):
+            case("float64", torch.zeros(3), **stated)
+    assert case("plain", 1, 2, flag=True)["kwargs"] == {"flag": True}
+    # every stochastic (estimator) case was recorded with rtol 0: its tolerance is absolute, measured
+    for a, kind, data in _files():
+        for name, spec in data["functions"].items():
+            for c in spec["cases"]:
+                if "variant_ratio" in c.get("tolerance", {}):
+                    assert c["rtol"] == 0.0, (a, kind, name, c["label"])

@@ -48,8 +48,8 @@ def hidden():
         "kl_standard_normal": {"kind": "call", "cases": [
             case("batch 97, latent 7", _gauss(11, 97, 7, scale=1.5), _gauss(12, 97, 7)),
             case("batch 5, latent 1, float64", _gauss(13, 5, 1, dtype=torch.float64),
-                 _gauss(14, 5, 1, dtype=torch.float64), rtol=1e-10, atol=1e-12),
-            case("wide log-variances", _gauss(15, 3, 16), _gauss(16, 3, 16, scale=3.0), rtol=1e-5, atol=1e-4),
+                 _gauss(14, 5, 1, dtype=torch.float64)),
+            case("wide log-variances", _gauss(15, 3, 16), _gauss(16, 3, 16, scale=3.0)),
         ]},
         "elbo_linear_gaussian": {"kind": "sympy", "cases": [
             case("renamed symbols", y, u, k, r, n, h),
