@@ -22,6 +22,7 @@ otherwise, with the first line of what the self-check says.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -182,8 +183,9 @@ def notebook_progress(path: Path, timeout: float = 60.0) -> list:
         shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "checkpoints"))
         client = NotebookClient(plan, timeout=timeout, kernel_name=kernel, allow_errors=True,
                                 interrupt_on_timeout=True, resources={"metadata": {"path": str(folder)}})
-        # setup_kernel shuts the kernel down on every way out, Ctrl-C included
-        with client.setup_kernel(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+        # setup_kernel shuts the kernel down on every way out once the kernel is up; a Ctrl-C while it is
+        # still starting escapes nbclient's own clean-up, so _shut_down makes sure of it
+        with _shut_down(client), client.setup_kernel(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             try:
                 for index, (cell, (role, name, seconds)) in enumerate(zip(plan.cells, roles)):
                     client.timeout = max(1, int(seconds))
@@ -202,6 +204,25 @@ def notebook_progress(path: Path, timeout: float = 60.0) -> list:
     checked = {ids[i][len("check-"):] for i in checks}
     return [(g, "written" if g not in todos else "code" if g in checked else "unchecked",
              *results.get(g, ("no self-check", ""))) for g in ids if g in todos or g in results]
+
+
+@contextlib.contextmanager
+def _shut_down(client):
+    """End the client's kernel on every way out, even one that interrupts its start."""
+    try:
+        yield
+    finally:
+        km = getattr(client, "km", None)
+        try:
+            if km is not None and km.has_kernel:
+                from jupyter_core.utils import run_sync
+
+                run_sync(km.shutdown_kernel)(now=True)
+        except BaseException:  # a second Ctrl-C, a half-started kernel: kill the process itself
+            process = getattr(getattr(km, "provisioner", None), "process", None)
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def _classify(name: str, verdict: dict | None, errors: dict, cells) -> tuple:
