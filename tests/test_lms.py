@@ -256,3 +256,22 @@ def test_canvas_columns_name_existing_assignments_by_id(graded_folder, tmp_path)
     gradebook.write_text("Student,ID,SIS User ID,SIS Login ID,Section,Quiz 1 (78)\n")
     with pytest.raises(Exception, match="0 Canvas assignment columns"):
         export(out, "canvas", roster, canvas_gradebook=gradebook)
+
+
+def test_moodle_round_trip_download_in_grade_file_out(tmp_path):
+    """Moodle's download names participants, its grade import wants users: the roster maps one to the other."""
+    out, pairs, _ = _collect(tmp_path, _moodle_zip(tmp_path / "submissions.zip"))
+    with open(out / "grades.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["assignment", "student_id", "score", "max_score", "status"])
+        for student, assignment in sorted(pairs):
+            writer.writerow([assignment, student, "7", "9", "final"])
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,lms_id,name,email\n" + "".join(
+        f"participant-{p},{user},{name},u{user}@example.org\n" for name, p, user in MOODLE_CLASS))
+    (path,), problems = export(out, "moodle", roster)
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    users = [{"id": user, "username": f"u{user}", "idnumber": "", "email": f"u{user}@example.org"}
+             for _, _, user in MOODLE_CLASS]
+    result = oracle.moodle_import([[r[0], r[3]] for r in rows[1:]], "userid", users, grademax=9)
+    assert result == {"changes": {user: 7.0 for _, _, user in MOODLE_CLASS}} and not problems
