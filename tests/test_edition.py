@@ -364,8 +364,17 @@ def test_progress_says_passes_for_a_todo_filled_with_the_solution(week_one, tmp_
 @needs_proc
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_progress_stopped_half_way_leaves_no_kernel_running(week_one, tmp_path, sig):
+    # a TODO that takes a minute, so the signal surely arrives while a kernel runs it
+    edition = tmp_path / "edition"
+    shutil.copytree(week_one, edition, ignore=shutil.ignore_patterns(".git"))
+    path = edition / "assignments" / ALL[0] / f"{ALL[0]}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    todo = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+                and c.cell_type == "code")
+    todo.source = "import time\ntime.sleep(60)\n" + todo.source
+    nbformat.write(nb, str(path))
     token = f"stopped-{tmp_path.name}"
-    run = _progress(week_one, token=token)
+    run = _progress(edition, token=token)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(_processes_with(token)) < 2:  # the kernel has started
         time.sleep(0.2)

@@ -189,8 +189,12 @@ def test_the_rules_are_read_from_the_checks_and_the_locked_cells():
     assert {"torch.allclose", "torch.Tensor", "numpy.testing", "torch.manual_seed", "sympy.simplify"} <= judged
     assert not any(p.startswith(("torch.backends", "matplotlib", "sys.", "os.")) for p in judged)
     names = names_test_cells_use()
+    # read from the locked cells: the hidden tests import grade, the self-checks call check, and the
+    # prediction cells import explain (vaelab/reveal.py); the student's own helpers are not among them
     assert names == {"grade": ("the test cells import", "vaelab.checks.grade"),
-                     "check": ("the self-check cells call", None)}, names
+                     "check": ("the self-check cells call", None),
+                     "explain": ("the self-check cells import", "vaelab.reveal.explain")}, names
+    assert not {"run", "needs", "print"} & set(names)
     assert not {"run", "grade_of", "needs", "compare", "print"} & names.keys()
     for a in assignments():  # the answers are the student's to define
         for m in catalogue(a):
