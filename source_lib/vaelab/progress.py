@@ -274,6 +274,8 @@ def main(argv=None) -> int:
         print(f"no notebooks under {args.root.resolve() / 'assignments'}/")
         return 1
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    # and Ctrl-C works even when started from something that ignores it (a background job, some IDEs)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     width = max(len(p.stem) for p in notebooks)
     passed = total = 0
     begin = time.perf_counter()
