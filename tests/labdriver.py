@@ -139,6 +139,19 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=executable, args=args)
 
 
+@contextlib.contextmanager
+def chromium():
+    """Debian's Chromium through Playwright, closed (with Playwright) on every way out."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as playwright:
+        browser = launch_browser(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 # The notebook on screen: the visible notebook panel of the main dock area.
 PANEL = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"
 

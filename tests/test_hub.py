@@ -200,10 +200,8 @@ def course():
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = labdriver.launch_browser(playwright)
+    with labdriver.chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

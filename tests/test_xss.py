@@ -373,11 +373,9 @@ def beacon():
 def chromium():
     if labdriver.chromium_path() is None:
         pytest.skip("no Chromium on this machine: `make browser` installs Debian's chromium (or set VAELAB_CHROMIUM)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = labdriver.launch_browser(playwright)
+    pytest.importorskip("playwright.sync_api")
+    with labdriver.chromium() as browser:
         yield browser
-        browser.close()
 
 
 def _mathjax_route(route):
