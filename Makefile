@@ -18,7 +18,7 @@ REGRADE     ?=
 SCHEDULER   ?=
 # due dates, extensions and the late policy (grader/late.py)
 COURSE      ?= grader/course.toml
-# submission times from the LMS (Canvas submissions JSON, Moodle grading worksheet, or CSV): grader/times.py
+# submission times from the LMS (Canvas submissions JSON, Moodle grading worksheet, or CSV): grader/grade/times.py
 TIMES       ?=
 # make student-edition DEST=../vae-course-student [UPTO=02_reparameterization] [REPO_URL=https://github.com/org/repo]
 DEST        ?=
@@ -128,18 +128,18 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 references: $(STAMP)
-	$(PY) -m grader.make_references $(ASSIGNMENT) $(if $(FORCE),--force)
+	$(PY) -m grader.author.record $(ASSIGNMENT) $(if $(FORCE),--force)
 
 release: $(STAMP)
-	$(PY) -m grader.release
+	$(PY) -m grader.publish.release
 
 student-edition: $(STAMP)
 	@test -n "$(DEST)" || { echo "usage: make student-edition DEST=path [UPTO=02_reparameterization] [REPO_URL=git-url] [FORCE=1]"; exit 2; }
-	$(PY) -m grader.edition "$(DEST)" $(if $(UPTO),--upto $(UPTO)) $(if $(REPO_URL),--repo-url "$(REPO_URL)") \
+	$(PY) -m grader.publish.edition "$(DEST)" $(if $(UPTO),--upto $(UPTO)) $(if $(REPO_URL),--repo-url "$(REPO_URL)") \
 		--course "$(COURSE)" $(if $(FORCE),--force)
 
 check-release: $(STAMP)
-	$(PY) -m grader.release --check
+	$(PY) -m grader.publish.release --check
 
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [ASSIGNMENT=01_elbo] [JOBS=N]"; exit 2; }
@@ -149,16 +149,16 @@ grade: $(STAMP)
 
 export: $(STAMP)
 	@test -n "$(LMS)" || { echo "usage: make export LMS=canvas|moodle|csv [ROSTER=roster.csv] [PERCENT=1] [OUT=build/grading]"; exit 2; }
-	$(PY) -m grader.export --lms "$(LMS)" $(if $(ROSTER),--roster "$(ROSTER)") --out "$(OUT)" $(if $(PERCENT),--percent) \
+	$(PY) -m grader.after.export --lms "$(LMS)" $(if $(ROSTER),--roster "$(ROSTER)") --out "$(OUT)" $(if $(PERCENT),--percent) \
 		$(if $(CANVAS_GRADEBOOK),--canvas-gradebook "$(CANVAS_GRADEBOOK)")
 
 # nbgrader's formgrader on the graded folder (its config, its own exchange, MathJax served locally)
 formgrader: $(STAMP) $(LAB_SETTINGS)
-	$(PY) -m grader.formgrader --out "$(OUT)" --port $(PORT) -- $(LAB_ARGS)
+	$(PY) -m grader.after.formgrader --out "$(OUT)" --port $(PORT) -- $(LAB_ARGS)
 
 feedback-bundle: $(STAMP)
 	@test -n "$(LMS)" || { echo "usage: make feedback-bundle LMS=canvas|moodle [OUT=build/grading]"; exit 2; }
-	$(PY) -m grader.export bundle --lms "$(LMS)" --out "$(OUT)" $(if $(ROSTER),--roster "$(ROSTER)")
+	$(PY) -m grader.after.export bundle --lms "$(LMS)" --out "$(OUT)" $(if $(ROSTER),--roster "$(ROSTER)")
 
 QUICK ?=
 # make bench ONLY=browser,slider reruns some sections and keeps the others' results
@@ -175,7 +175,7 @@ bench: $(STAMP)
 # A Dask cluster for `make grade SCHEDULER=...` (docs/grading-at-scale.md): the scheduler and, on
 # every grading machine, in a checkout of the same commit, `make dask-worker` (WORKERS processes, one
 # notebook at a time each). Workers must not be daemonic: grading starts a sandbox and a judge pool.
-# grader/dask_preload.py starts both (and the zygote) before a worker registers.
+# grader/grade/dask_preload.py starts both (and the zygote) before a worker registers.
 WORKERS   ?= 1
 DASK_ARGS ?=
 dask-scheduler: $(STAMP)
@@ -184,7 +184,7 @@ dask-scheduler: $(STAMP)
 dask-worker: $(STAMP)
 	@test -n "$(SCHEDULER)" || { echo "usage: make dask-worker SCHEDULER=tcp://host:8786 [WORKERS=1]"; exit 2; }
 	DASK_DISTRIBUTED__WORKER__DAEMON=False PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" \
-		$(VENV)/bin/dask worker "$(SCHEDULER)" --nthreads 1 --nworkers $(WORKERS) --preload grader.dask_preload $(DASK_ARGS)
+		$(VENV)/bin/dask worker "$(SCHEDULER)" --nthreads 1 --nworkers $(WORKERS) --preload grader.grade.dask_preload $(DASK_ARGS)
 
 clean:
 	rm -rf build .pytest_cache gradebook.db

@@ -136,7 +136,7 @@ def run_cluster(quick, names, results, notes):
         notes.append("- Dask cluster: measured by the full `make bench` (CI tests the cluster in tests/test_cluster.py)")
         return
     print("[bench] Dask cluster: 2 loopback workers vs serial", flush=True)
-    from grader.cluster import LoopbackCluster
+    from grader.grade.cluster import LoopbackCluster
 
     with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp:
         tmp = Path(tmp)

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from grader import SOLUTIONS
-from grader.grade import main as grade_main
-from grader.grade import prepare_course
+from grader.grade.batch import main as grade_main
+from grader.grade.batch import prepare_course
 from grader.notebooks import defined_names, is_solution, make_submission, read
 
 

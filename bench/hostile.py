@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from grader import ROOT
-from grader.grade import main as grade_main
+from grader.grade.batch import main as grade_main
 from grader.notebooks import make_submission
 
 

@@ -21,11 +21,11 @@ def assignments() -> list:
 
 
 def load_module(kind: str, assignment: str):
-    """Import grader/<kind>/<assignment>.py (file names start with digits, so
+    """Import grader/author/<kind>/<assignment>.py (file names start with digits, so
     they are loaded by path)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parent / kind / f"{assignment}.py"
+    path = Path(__file__).resolve().parent / "author" / kind / f"{assignment}.py"
     if not path.exists():
         return None
     spec = importlib.util.spec_from_file_location(f"grader_{kind}_{assignment}", path)

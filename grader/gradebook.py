@@ -4,6 +4,9 @@ write contention by design; only the coordinator writes to the course
 gradebook (SQLite or PostgreSQL), one submission at a time."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from nbgrader.api import Gradebook, MissingEntry
 
 
@@ -97,3 +100,12 @@ def zero_and_flag(url: str, assignment: str, student: str) -> None:
                 if grade.auto_score is not None:
                     grade.auto_score = 0.0
         gb.db.commit()
+
+
+def origins(out: Path) -> dict:
+    """{(student, assignment): what the coordinator recorded at collection (grader/grade/batch.py)}."""
+    try:
+        known = json.loads((out / "collected.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {tuple(key.split("/", 1)): value for key, value in known.items() if "/" in key}

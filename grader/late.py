@@ -15,7 +15,7 @@ The course file (``grader/course.toml``, or ``make grade COURSE=path``) says::
 
 A submission's time is the ``timestamp.txt`` beside its notebook, as nbgrader
 writes and reads it; ``make grade TIMES=...`` writes that file from the LMS's
-own record of the submission (grader/times.py), never from a zip entry's time
+own record of the submission (grader/grade/times.py), never from a zip entry's time
 (``lms_timezone`` under ``[late_policy]`` is the zone of a Moodle grading
 worksheet's dates). Without a due date, or without a time, there is no
 penalty. The penalty is stored in the gradebook as nbgrader's own

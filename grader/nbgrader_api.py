@@ -8,6 +8,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
+EXCHANGE_LINE = "c.Exchange.root"
 
 
 def course_config(root: Path, db_url: str | None = None) -> Config:
@@ -26,3 +27,8 @@ def api_for(root: Path, db_url: str | None = None):
     config = course_config(root, db_url)
     coursedir = CourseDirectory(config=config)
     return NbGraderAPI(coursedir, config=config)
+
+
+def exchange_config(out: Path) -> str:
+    return (f"# the course's own exchange folder: no 'exchange directory does not exist' banner\n"
+            f"{EXCHANGE_LINE} = {str((out / 'exchange').resolve())!r}")

@@ -1,4 +1,4 @@
-"""``nbgrader`` as grader/grade.py runs it, one process per notebook, a second faster.
+"""``nbgrader`` as grader/grade/batch.py runs it, one process per notebook, a second faster.
 
 Importing nbformat imports jsonschema's format checkers, and one of them,
 ``rfc3987_syntax``, compiles a Lark grammar at import time: 0.85 s of the

@@ -1,5 +1,5 @@
-"""nbgrader configuration for the course (used by grader/release.py and
-grader/grade.py, which set CourseDirectory.root themselves).
+"""nbgrader configuration for the course (used by grader/publish/release.py and
+grader/grade/batch.py, which set CourseDirectory.root themselves).
 
 To use the nbgrader CLI directly from the repository root:
     nbgrader generate_assignment 01_elbo --config grader/nbgrader_config.py

@@ -256,7 +256,7 @@ def fill(nb, answers: dict) -> nbformat.NotebookNode:
     for cell in nb.cells:
         if cell.cell_type != "code" or not _nbg(cell).get("solution"):
             continue
-        names = defined_names(cell.source) or _stub_names(cell.source)
+        names = defined_names(cell.source) or stub_names(cell.source)
         for name in names:
             if name in remaining:
                 cell.source = textwrap.dedent(remaining.pop(name)).strip("\n")
@@ -266,7 +266,7 @@ def fill(nb, answers: dict) -> nbformat.NotebookNode:
     return nb
 
 
-def _stub_names(source: str) -> list:
+def stub_names(source: str) -> list:
     return [line.split()[1].split("(")[0].rstrip(":") for line in source.splitlines()
             if line.startswith(("def ", "class "))]
 

@@ -10,7 +10,7 @@ payloads tests/test_xss.py tries (the third for feedback pages only: the
 formgrader is a live page of the Jupyter server, guarded by the first two):
 
 1. ``sanitize_notebook(path)`` rewrites a graded notebook in place (called by
-   grader/grade.py on ``work/autograded/<s>/<a>/<a>.ipynb`` before it is copied
+   grader/grade/batch.py on ``work/autograded/<s>/<a>/<a>.ipynb`` before it is copied
    to the course folder; ``make formgrader`` runs it again on the whole
    ``autograded/`` folder, for folders graded before it existed). Each cell is
    rendered exactly as nbconvert renders it (nbconvert's own mistune renderer

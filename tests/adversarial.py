@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 
 from grader import RELEASE
-from grader.mutants import catalogue
+from grader.author.mutants import catalogue
 from grader.notebooks import answers_from_file, fill, read, write
 
 from .points import autograded_points, todo_points
@@ -114,7 +114,7 @@ CASES = {
     "read_hidden_references": (_kl("    import os\n    refs = torch.load(os.path.join(os.environ['VAELAB_HIDDEN_"
                                    "REFERENCES'], '01_elbo.pt'))\n    return torch.zeros(mu.shape[0])\n"), 0,
                                "Integrity"),
-    # Obfuscated past the static scan; sealed grading (grader/seal.py) stops them: the kernel
+    # Obfuscated past the static scan; sealed grading (grader/grade/seal.py) stops them: the kernel
     # never holds the hidden answers, and their files are covered in its mount namespace.
     "stack_walk_for_answers": (_kl(
         "    _n = lambda h: bytes.fromhex(h).decode()\n"

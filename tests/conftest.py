@@ -37,6 +37,6 @@ def pytest_runtest_makereport(item, call):
 def pytest_sessionfinish(session, exitstatus):
     """Grading processes the tests ended outright (a killed Dask worker) leave
     kernel homes and cgroups that the next batch would remove: remove them now."""
-    from grader import seal
+    from grader.grade import seal
 
     seal.sweep_dead_batches()

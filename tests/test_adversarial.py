@@ -1,6 +1,6 @@
 """Issue: hostile or broken submissions must never break the batch or earn
 points they did not earn. Twenty-seven of them are graded in one batch with two
-jobs (nbgrader and kernels forked from grader/zygote.py); `make test-full` grades
+jobs (nbgrader and kernels forked from grader/sandbox/zygote.py); `make test-full` grades
 them again serially with the plain start, and both runs must agree exactly."""
 import csv
 import os
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import main as grade_main
+from grader.grade.batch import main as grade_main
 
 from .adversarial import A, CANARY, FULL, JUDGE_MARKER, KL, PLANTED, PLANTED_PTH, STARTUP, build
 
@@ -140,7 +140,7 @@ def test_both_runs_agree_exactly(two_runs):
 
 
 def test_network_is_isolated_where_the_os_allows(two_runs):
-    from grader.sandbox import network_isolation
+    from grader.sandbox.limits import network_isolation
 
     if not network_isolation():
         pytest.skip("unshare --net is not available on this machine")

@@ -16,9 +16,11 @@ import time
 
 import pytest
 
-from grader import SOLUTIONS, cluster
-from grader.grade import main as grade_main
-from grader.mutants import catalogue
+from grader import SOLUTIONS
+
+from grader.grade import cluster
+from grader.grade.batch import main as grade_main
+from grader.author.mutants import catalogue
 from grader.notebooks import defined_names, is_solution, make_submission, read
 
 from .adversarial import CASES, GOOD, HALF

@@ -12,7 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader import SOLUTIONS, assignments
-from grader import release
+from grader.publish import release
 from grader.notebooks import DEMO_TAG, demo_problems, read, read_names, skipped_while_grading, stored_names
 
 
@@ -113,7 +113,7 @@ def test_make_release_refuses_an_unsafe_demo_tag(tmp_path, monkeypatch, capsys):
 def test_the_executor_runs_graded_and_answer_cells_whatever_their_key(tmp_path, monkeypatch):
     from nbgrader.preprocessors import Execute
 
-    from grader.tracked_execute import TrackedExecute, read_trail
+    from grader.grade.tracked_execute import TrackedExecute, read_trail
 
     ran = []
     monkeypatch.setattr(Execute, "preprocess_cell", lambda self, cell, resources, index: (ran.append(cell.id), (cell, resources))[1])

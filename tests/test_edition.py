@@ -1,4 +1,4 @@
-"""The student edition (grader/edition.py): only what has been released,
+"""The student edition (grader/publish/edition.py): only what has been released,
 nothing that answers a TODO, history kept week by week, a README that says
 how to hand in, what happens to solutions, how to pull safely and whose work
 the course builds on, and its own commands (``make lab``, ``make check``,
@@ -18,9 +18,9 @@ import torch
 
 import grader
 from grader import HIDDEN_REFERENCES, SOLUTIONS, assignments
-from grader.edition import MANAGED, binder_url
-from grader.edition import main as edition_main
-from grader.leakscan import scan_edition
+from grader.publish.edition import MANAGED, binder_url
+from grader.publish.edition import main as edition_main
+from grader.publish.leakscan import scan_edition
 
 ALL = assignments()
 URL = "https://github.com/vae-course/vae-course-student"
@@ -90,7 +90,7 @@ def test_instructor_only_sentences_never_reach_students(tmp_path):
 def test_public_symbolic_cases_store_values_not_expressions():
     import sympy as sp
 
-    from grader.leakscan import _stored_expressions
+    from grader.publish.leakscan import _stored_expressions
     from vaelab import references
     from vaelab.symbolic import Probes
 
@@ -190,7 +190,7 @@ def test_the_readme_says_what_to_hand_in_where_and_what_is_graded(week_one):
     assert f"assignments/{first}/{first}.ipynb" in section and "name unchanged" in section
     assert "Restart Kernel and Run All Cells" in section and "fresh kernel" in section
     assert "TODO cells" in section and "written answers" in section
-    from grader.budgets import extra_cell_timeout
+    from grader.author.budgets import extra_cell_timeout
 
     assert "Cells you add are run but earn nothing" in section
     assert f"over {extra_cell_timeout():g} s is skipped" in section
@@ -202,7 +202,7 @@ def test_the_readme_says_what_to_hand_in_where_and_what_is_graded(week_one):
 
 
 def test_the_solutions_policy_is_a_marked_paragraph_of_the_course(week_one):
-    from grader.edition import SOLUTIONS_POLICY
+    from grader.publish.edition import SOLUTIONS_POLICY
 
     section = _section((week_one / "README.md").read_text(), "Solutions and feedback")
     assert "<!-- course policy" in section and SOLUTIONS_POLICY in section
@@ -415,7 +415,7 @@ def test_progress_says_passes_for_every_todo_of_the_solutions(tmp_path):
 
 # -- publishing knows the calendar (issue 35) ---------------------------------
 def test_the_readme_table_of_giveaways_is_read_from_the_notebooks():
-    from grader.edition import giveaway_table, giveaways
+    from grader.publish.edition import giveaway_table, giveaways
 
     readme = (grader.ROOT / "README.md").read_text()
     table = readme.split("<!-- giveaways -->\n", 1)[1].split("\n<!-- /giveaways -->", 1)[0]
@@ -431,7 +431,7 @@ def test_the_readme_table_of_giveaways_is_read_from_the_notebooks():
 def test_a_notebook_that_gives_away_an_open_answer_is_not_published(tmp_path, capsys):
     import datetime as dt
 
-    from grader.edition import calendar_problems, giveaways, main
+    from grader.publish.edition import calendar_problems, giveaways, main
 
     later, earlier, todo = giveaways()[0]
     now = dt.datetime(2026, 10, 10, 12, tzinfo=dt.timezone.utc)
@@ -456,7 +456,7 @@ def test_a_notebook_that_gives_away_an_open_answer_is_not_published(tmp_path, ca
 def test_the_nbgitpuller_link_opens_the_folder_nbgitpuller_clones_into(repo_url):
     import urllib.parse
 
-    from grader.edition import nbgitpuller_url
+    from grader.publish.edition import nbgitpuller_url
 
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(nbgitpuller_url(repo_url, "assignments/x/x.ipynb")).query)
     # nbgitpuller's rule (nbgitpuller/handlers.py, UIHandler.get): targetpath, else the repo URL's last part

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from grader import ROOT
-from grader.export import CANVAS_FIXED, MOODLE_FIXED, ExportError, export, read_roster
+from grader.after.export import CANVAS_FIXED, MOODLE_FIXED, ExportError, export, read_roster
 
 # nbgrader's own export columns (nbgrader.plugins.export.CsvExportPlugin), plus make grade's status
 NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
@@ -116,11 +116,11 @@ def test_bad_rosters_are_refused_with_the_line(tmp_path, grading):
 
 def test_make_export_command_line(grading):
     out, roster = grading
-    done = subprocess.run([sys.executable, "-m", "grader.export", "--lms", "canvas", "--roster", str(roster),
+    done = subprocess.run([sys.executable, "-m", "grader.after.export", "--lms", "canvas", "--roster", str(roster),
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0 and "eve has grades but is not in the roster" in done.stdout
     assert (out / "grades_canvas_01_elbo.csv").exists()
-    refused = subprocess.run([sys.executable, "-m", "grader.export", "--lms", "canvas", "--roster",
+    refused = subprocess.run([sys.executable, "-m", "grader.after.export", "--lms", "canvas", "--roster",
                               str(out / "missing.csv"), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode == 2 and "does not exist" in refused.stderr
 
@@ -131,7 +131,7 @@ def test_status_column_tells_a_missing_submission_from_a_zero(tmp_path):
     who handed in what, and the status column says it."""
     from nbgrader.api import Gradebook
 
-    from grader.report import add_manual_status
+    from grader.after.report import add_manual_status
 
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     (tmp_path / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.db_url = '{url}'\n")

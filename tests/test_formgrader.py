@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import grader
-from grader import formgrader
+from grader.after import formgrader
 from tests import labdriver
 
 PROOF = "proof-elbo-tight"
@@ -30,7 +30,7 @@ SAMPLES = grader.ROOT / "tests" / "submissions" / "01_elbo"
 
 def test_a_folder_that_was_not_graded_is_refused_with_the_fix(tmp_path):
     for folder in (tmp_path / "missing", tmp_path):
-        result = subprocess.run([sys.executable, "-m", "grader.formgrader", "--out", str(folder)],
+        result = subprocess.run([sys.executable, "-m", "grader.after.formgrader", "--out", str(folder)],
                                 cwd=grader.ROOT, capture_output=True, text=True, timeout=60)
         assert result.returncode == 2
         assert "make grade SUBMISSIONS=" in result.stderr and str(folder) in result.stderr
@@ -79,7 +79,7 @@ def test_the_formgrader_template_loads_mathjax_from_this_server(tmp_path, monkey
 def _graded_folder(tmp_path):
     import nbformat
 
-    from grader.grade import main as grade_main
+    from grader.grade.batch import main as grade_main
     from grader.notebooks import answers_from_file, make_submission
 
     subs, out = tmp_path / "subs", tmp_path / "out"
@@ -112,7 +112,7 @@ def test_a_manual_mark_entered_in_the_formgrader_reaches_export_and_feedback(tmp
     if labdriver.chromium_path() is None:
         pytest.skip("no Chromium on this machine: `make browser` installs Debian's chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
-    from grader.grade import main as grade_main
+    from grader.grade.batch import main as grade_main
 
     subs, out = _graded_folder(tmp_path)
     autograded = float(_grades(out)["ann"]["score"])
@@ -166,7 +166,7 @@ def test_a_manual_mark_entered_in_the_formgrader_reaches_export_and_feedback(tmp
     assert float(_grades(out)["ann"]["score"]) == pytest.approx(autograded + 2.0)
     roster = tmp_path / "roster.csv"
     roster.write_text("student_id,lms_id,name,email\nann,1001,Ann Example,ann@example.org\n")
-    from grader.export import main as export_main
+    from grader.after.export import main as export_main
 
     assert export_main(["--lms", "canvas", "--roster", str(roster), "--out", str(out)]) == 0
     rows = list(csv.reader(open(out / "grades_canvas_01_elbo.csv")))

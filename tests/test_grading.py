@@ -9,8 +9,8 @@ import nbformat
 import pytest
 
 from grader import RELEASE, SOLUTIONS
-from grader.grade import main as grade_main
-from grader.mutants import catalogue
+from grader.grade.batch import main as grade_main
+from grader.author.mutants import catalogue
 from grader.notebooks import DEMO_TAG, answers_from_file, make_submission
 
 from .points import autograded_points, fmt, graded_cells, max_points, todo_points, todos

@@ -6,7 +6,7 @@
   folder. The student's server is started by tests/hub/quota_spawner.py inside
   a per-user cgroup with a 1-CPU quota and a 2 GB memory limit, as The Littlest
   JupyterHub does (quota on the user's parent cgroup, no cgroup namespace).
-- **The student edition** (``python -m grader.edition``, i.e. ``make
+- **The student edition** (``python -m grader.publish.edition``, i.e. ``make
   student-edition``) is served by ``git daemon`` on loopback; the student logs
   in with Chromium and follows the nbgitpuller link printed in the edition's
   README (with the hub's address filled in): JupyterLab opens on assignment 01,
@@ -78,7 +78,7 @@ if harness.proxy_command() is None:
 def _edition(dest: Path, upto: str, repo_url: str) -> str:
     """``make student-edition DEST=dest UPTO=upto REPO_URL=repo_url`` (the same module, without
     make's venv check, which would reinstall the requirements when their files are newer)."""
-    done = subprocess.run([sys.executable, "-m", "grader.edition", str(dest), "--upto", upto, "--repo-url", repo_url],
+    done = subprocess.run([sys.executable, "-m", "grader.publish.edition", str(dest), "--upto", upto, "--repo-url", repo_url],
                           cwd=grader.ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

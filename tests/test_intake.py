@@ -1,6 +1,6 @@
 """Safe in (issue 30): submissions are collected without trusting their files.
 
-Unit tests of grader/intake.py on hostile folders and zips, then two real
+Unit tests of grader/grade/intake.py on hostile folders and zips, then two real
 ``make grade`` batches with every default: a folder batch whose students
 plant links, a fifo, slow and crashing cells of their own, careless but
 honest settings, a patch in a cell tagged like the grader's guard, and a
@@ -20,8 +20,10 @@ import zipfile
 import nbformat
 import pytest
 
-from grader import RELEASE, HIDDEN_REFERENCES, intake
-from grader.grade import DEFAULT_NAME_PATTERN, main as grade_main
+from grader import RELEASE, HIDDEN_REFERENCES
+
+from grader.grade import intake
+from grader.grade.batch import DEFAULT_NAME_PATTERN, main as grade_main
 from grader.notebooks import answers_from_file, make_submission
 
 SAMPLES = RELEASE.parent / "tests" / "submissions" / "01_elbo"

@@ -5,8 +5,8 @@ import nbformat
 import pytest
 
 from grader import RELEASE, SOLUTIONS, assignments
-from grader.integrity import MAX_MESSAGE, judging_paths, names_test_cells_use, scan_notebook, scan_source
-from grader.mutants import catalogue
+from grader.grade.integrity import MAX_MESSAGE, judging_paths, names_test_cells_use, scan_notebook, scan_source
+from grader.author.mutants import catalogue
 from grader.notebooks import read
 
 # source -> a word the problem's description must contain
@@ -93,7 +93,7 @@ TAMPERING = {
     "frame = getattr(__import__('sy' + 's'), '_get' + 'frame')(1)": "sys._getframe",
     "import grader": "grader package",
     "from grader.references import x": "grader package",
-    "import importlib\nimportlib.import_module('grader.seal')": "grader package",
+    "import importlib\nimportlib.import_module('grader.grade.seal')": "grader package",
     # code the scan cannot read, and code in strings and magics
     "exec('torch.allclose = print')": "runs code that replaces torch.allclose",
     "exec(compile('import gc; gc.get_objects()', 'x', 'exec'))": "gc.get_objects",

@@ -15,9 +15,11 @@ import zipfile
 
 import pytest
 
-from grader import lms, times
-from grader.export import export, feedback_bundle
-from grader.grade import DEFAULT_NAME_PATTERN, collect, submission_times
+from grader import lms
+
+from grader.grade import times
+from grader.after.export import export, feedback_bundle
+from grader.grade.batch import DEFAULT_NAME_PATTERN, collect, submission_times
 from tests import lms_oracles as oracle
 
 NOTEBOOK = b'{"cells": [{"cell_type": "markdown", "metadata": {}, "source": "x"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -122,7 +124,7 @@ def test_moodle_round_trip_feedback_lands_on_each_participant(tmp_path, as_folde
 
 def test_a_zip_downloaded_a_week_late_makes_nobody_late(tmp_path, monkeypatch):
     """Canvas stamps every entry with the moment the zip was built; make grade never reads it."""
-    from grader import grade
+    from grader.grade import attempt
     from grader.late import Policy, read_timestamp
 
     archive = tmp_path / "submissions.zip"
@@ -133,7 +135,7 @@ def test_a_zip_downloaded_a_week_late_makes_nobody_late(tmp_path, monkeypatch):
                                    date_time=week_after)
             zf.writestr(info, NOTEBOOK)
     due = dt.datetime(2026, 10, 5, 23, 59, tzinfo=dt.timezone.utc)
-    monkeypatch.setattr(grade, "POLICY", Policy(unit="day", penalty_percent=10, due={"01_elbo": due}))
+    monkeypatch.setattr(attempt, "POLICY", Policy(unit="day", penalty_percent=10, due={"01_elbo": due}))
     out, pairs, _ = _collect(tmp_path, archive)
     sources, notes = submission_times(out, pairs, None)
     assert all(read_timestamp(out / "submitted" / s / a) is None for s, a in pairs)

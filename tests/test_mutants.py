@@ -4,8 +4,8 @@ tests/test_grading.py repeats it through real nbgrader autograde."""
 import pytest
 
 from grader import SOLUTIONS, assignments, load_module
-from grader.make_references import _mutant_functions
-from grader.mutants import catalogue
+from grader.author.record import mutant_functions
+from grader.author.mutants import catalogue
 from grader.notebooks import exec_solution
 from vaelab.checks import run
 
@@ -17,7 +17,7 @@ def mutants_by_assignment():
     out = {}
     for a in assignments():
         namespace = exec_solution(SOLUTIONS / a / f"{a}.ipynb")
-        out[a] = {(m.target, m.name): m for ms in _mutant_functions(a, namespace).values() for m in ms}
+        out[a] = {(m.target, m.name): m for ms in mutant_functions(a, namespace).values() for m in ms}
     return out
 
 

@@ -16,8 +16,8 @@ import subprocess
 import pytest
 
 from grader import SOLUTIONS, assignments
-from grader.grade import main as grade_main
-from grader.mutants import catalogue
+from grader.grade.batch import main as grade_main
+from grader.author.mutants import catalogue
 from grader.notebooks import defined_names, is_solution, make_submission, read
 
 from . import hostile
@@ -133,7 +133,7 @@ def test_a_todo_that_never_returns_costs_only_its_own_points(graded, key):
     feedback = re.sub(r"<[^>]+>", "", (out / "feedback" / student / assignment / f"{assignment}.html").read_text())
     feedback = feedback.replace("&#39;", "'")
     for todo in bad:
-        assert f"Your cell '{todo}' was stopped because" in feedback  # grader/grade.py's note on a blanked TODO
+        assert f"Your cell '{todo}' was stopped because" in feedback  # grader/grade/attempt.py's note on a blanked TODO
     assert "time limit" in feedback or "stopped the grading kernel" in feedback
     done = json.loads((out / "done" / f"{student}__{assignment}.json").read_text())
     honest = json.loads((out / "done" / f"solution__{assignment}.json").read_text())

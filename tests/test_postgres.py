@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import main as grade_main
+from grader.grade.batch import main as grade_main
 from grader.notebooks import answers_from_file, make_submission
 
 from .adversarial import A, FULL, HALF, KL, SAMPLES

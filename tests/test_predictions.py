@@ -12,7 +12,9 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader import RELEASE, SOLUTIONS, assignments, leakscan
+from grader import RELEASE, SOLUTIONS, assignments
+
+from grader.publish import leakscan
 from vaelab import reveal
 
 EXPLANATION = ("**The answer: (b).** All three are unbiased, but unbiased says nothing about spread, "

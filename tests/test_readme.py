@@ -38,7 +38,7 @@ def test_every_python_module_the_makefile_runs_is_runnable():
     modules = set(re.findall(r"\$\(PY\) -m ([A-Za-z_][\w.]*)", makefile))
     # the project's own modules (looking up pip here would switch off setuptools' distutils shim)
     modules = {m for m in modules if (ROOT / m.split(".")[0]).is_dir()}
-    assert "grader.make_references" in modules
+    assert "grader.author.record" in modules
     for name in modules:
         spec = importlib.util.find_spec(name)
         assert spec is not None, f"Makefile runs missing module {name}"

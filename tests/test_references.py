@@ -1,7 +1,7 @@
 """Reference outputs are reproducible and their staleness check cannot flap.
 
 ``make references`` records with one thread, generic kernels and MKL's
-reproducible mode (grader.make_references.REPRODUCIBLE_ENV), and ``--check``
+reproducible mode (grader.author.record.REPRODUCIBLE_ENV), and ``--check``
 compares recomputed outputs within 1/100 of each case's grading tolerance,
 plus a fingerprint of everything that determines them. These tests drive the
 real command in subprocesses, as ``make references`` and CI run it.
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from grader import HIDDEN_REFERENCES, ROOT, assignments
-from grader.make_references import CHECK_FRACTION, Drift, compare_references
+from grader.author.record import CHECK_FRACTION, Drift, compare_references
 from vaelab import references
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def _run(args, cwd=ROOT, threads=None, pythonpath=None, timeout=600):
         env["OMP_NUM_THREADS"] = str(threads)
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
-    return subprocess.run([sys.executable, "-m", "grader.make_references", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "grader.author.record", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -127,9 +127,9 @@ EDITS = {
     # one solution line changes an output
     "solution": ("solutions/01_elbo/01_elbo.ipynb", "solution code", "kl_standard_normal case 1 expected"),
     # one case input changes
-    "case input": ("grader/cases/01_elbo.py", "case definitions", "kl_standard_normal case 1 args"),
+    "case input": ("grader/author/cases/01_elbo.py", "case definitions", "kl_standard_normal case 1 args"),
     # one mutant changes
-    "mutant": ("grader/mutants/01_elbo.py", "mutant catalogue", "kl_standard_normal case 1 mutant"),
+    "mutant": ("grader/author/mutants/01_elbo.py", "mutant catalogue", "kl_standard_normal case 1 mutant"),
 }
 
 
@@ -187,7 +187,7 @@ def test_regeneration_touches_only_what_changed(tmp_path):
     assert _files(root) == before
 
     _edit_case(root)
-    release = subprocess.run([sys.executable, "-m", "grader.release", "--check"], cwd=root, capture_output=True,
+    release = subprocess.run([sys.executable, "-m", "grader.publish.release", "--check"], cwd=root, capture_output=True,
                              text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
     assert release.returncode == 1, release.stdout[-2000:] + release.stderr[-2000:]
     assert "01_elbo: case definitions changed since its references were recorded" in release.stdout, release.stdout
@@ -207,7 +207,7 @@ def test_regeneration_touches_only_what_changed(tmp_path):
 def test_stale_references_are_named_with_the_command_that_fixes_them(tmp_path):
     """The shared refusal of make release, make grade and make student-edition:
     reads fingerprints only and names each stale assignment and the command."""
-    from grader.make_references import refuse_if_stale, stale_assignments, stale_message
+    from grader.author.record import refuse_if_stale, stale_assignments, stale_message
 
     hidden = tmp_path / "hidden"
     shutil.copytree(HIDDEN_REFERENCES, hidden)

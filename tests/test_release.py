@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import grader
-from grader import HIDDEN_REFERENCES, RELEASE, SOLUTIONS, assignments, leakscan
+from grader import HIDDEN_REFERENCES, RELEASE, SOLUTIONS, assignments
+from grader.publish import leakscan
 from grader.notebooks import defined_names, is_solution, is_test
 from vaelab import references
 
@@ -40,7 +41,7 @@ def test_public_references_load_without_running_code():
 
 
 def test_release_is_reproducible():
-    from grader.release import main
+    from grader.publish.release import main
 
     assert main(["--check"]) == 0
 

@@ -1,6 +1,6 @@
 """Issue 29: the grading kernel's walls, tried from inside a real kernel
-sandbox (forked by grader/zygote.py, and started the plain way by
-grader/kernel_launcher.py) with the real defaults. The kernel may write only
+sandbox (forked by grader/sandbox/zygote.py, and started the plain way by
+grader/sandbox/kernel_launcher.py) with the real defaults. The kernel may write only
 its own home and its private /tmp and /dev/shm; it sees none of the grader,
 no other copy of the course, no other kernel's home, no variable of the
 grader's that is not on the allow-list; and its whole process tree shares one
@@ -17,8 +17,8 @@ import sympy as sp
 import torch
 
 import grader
-from grader import seal
-from grader.kernel_launcher import real_root
+from grader.grade import seal
+from grader.sandbox.kernel_launcher import real_root
 from vaelab import checks, references
 
 ROOT = Path(grader.__file__).resolve().parent.parent
@@ -249,7 +249,7 @@ def test_legitimate_answers_still_cross(tmp_path):
 
 
 def test_grading_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path, monkeypatch, capsys):
-    from grader.grade import main as grade_main
+    from grader.grade.batch import main as grade_main
 
     (tmp_path / "subs" / "someone" / "01_elbo").mkdir(parents=True)
     monkeypatch.setenv("VAELAB_KERNEL_ISOLATION", "off")
@@ -275,7 +275,7 @@ def test_grading_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path, mo
 
 LEAVE = """
 import os, sys
-from grader import seal
+from grader.grade import seal
 print(seal._kernel_root(), *sorted(seal._batch_cgroups().values()), flush=True)
 if sys.argv[1] == "killed":
     os.kill(os.getpid(), 9)

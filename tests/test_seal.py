@@ -1,4 +1,4 @@
-"""Sealed grading (grader/seal.py): the hidden answers never enter the kernel,
+"""Sealed grading (grader/grade/seal.py): the hidden answers never enter the kernel,
 and the grader reads what the kernel recorded without trusting it."""
 import os
 
@@ -7,8 +7,8 @@ import sympy as sp
 import torch
 
 import grader
-from grader import seal
-from grader.make_references import _mutant_functions
+from grader.grade import seal
+from grader.author.record import mutant_functions
 from grader.notebooks import exec_solution
 from vaelab import checks, references
 
@@ -78,7 +78,7 @@ def test_sealed_mutation_score_is_complete(sealed, assignment):
     folder, _ = sealed
     full = references.load(grader.HIDDEN_REFERENCES / f"{assignment}.pt")
     namespace = exec_solution(grader.SOLUTIONS / assignment / f"{assignment}.ipynb")
-    mutants = _mutant_functions(assignment, namespace)
+    mutants = mutant_functions(assignment, namespace)
     for name in full["functions"]:
         checks.grade(name, namespace[name], assignment=assignment)
         assert _verdict(folder, name, full).passed, name

@@ -4,9 +4,9 @@ solution that many students write alike are not flagged."""
 import re
 
 from grader import RELEASE, SOLUTIONS
-from grader.mutants import catalogue
+from grader.author.mutants import catalogue
 from grader.notebooks import answers_from_file, defined_names, is_solution, make_submission, read
-from grader.similarity import fingerprints, similar_pairs
+from grader.after.similarity import fingerprints, similar_pairs
 
 SAMPLES = RELEASE.parent / "tests" / "submissions" / "01_elbo"
 

@@ -1,4 +1,4 @@
-"""grader/supervise.py owns every process its command starts: daemons that
+"""grader/sandbox/supervise.py owns every process its command starts: daemons that
 leave the session, processes that ignore signals and bounded fork bombs all
 end with it, and no pipe can keep the caller waiting."""
 import json
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import SUPERVISOR
-from grader.supervise import descendants
+from grader.grade.attempt import SUPERVISOR
+from grader.sandbox.supervise import descendants
 
 MARK = "vaelab-supervise-test"
 

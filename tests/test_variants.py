@@ -1,9 +1,9 @@
 """Correct code always earns its points: every correct variant in
-grader/variants/ passes every public and hidden case with no hint, and every
+grader/author/variants/ passes every public and hidden case with no hint, and every
 stored tolerance lies between the two catalogues with the stated margin.
 
 The margins are recomputed here from the stored outputs with plain torch
-arithmetic, not with grader/tolerances.py, so a wrong derivation cannot
+arithmetic, not with grader/author/tolerances.py, so a wrong derivation cannot
 certify itself."""
 import math
 
@@ -12,10 +12,10 @@ import sympy as sp
 import torch
 
 from grader import HIDDEN_REFERENCES, SOLUTIONS, assignments, load_module
-from grader.make_references import _mutant_functions
-from grader.mutants import catalogue
+from grader.author.record import mutant_functions
+from grader.author.mutants import catalogue
 from grader.notebooks import exec_solution
-from grader.tolerances import MARGIN, MARGIN_STOCHASTIC, ToleranceError, derive
+from grader.author.tolerances import MARGIN, MARGIN_STOCHASTIC, ToleranceError, derive
 from vaelab import references
 from vaelab.checks import run
 
@@ -30,7 +30,7 @@ def variants_by_assignment():
     out = {}
     for a in assignments():
         namespace = exec_solution(SOLUTIONS / a / f"{a}.ipynb")
-        out[a] = {(v.target, v.name): v for vs in _mutant_functions(a, namespace, "variants").values() for v in vs}
+        out[a] = {(v.target, v.name): v for vs in mutant_functions(a, namespace, "variants").values() for v in vs}
     return out
 
 
@@ -178,14 +178,14 @@ def test_predictions_are_graded_only_by_the_hidden_test_and_their_answer_never_s
             assert run(name, lambda: "Z", assignment=a).passed is False  # not a letter: said at once
     # every prediction TODO of the released notebooks, and nothing else, is a choice case
     assert released, "no predict_* TODO in the released notebooks"
-    assert found == released, (f"predict_* TODOs without a choice case in grader/cases/: {sorted(released - found)}; "
+    assert found == released, (f"predict_* TODOs without a choice case in grader/author/cases/: {sorted(released - found)}; "
                                f"choice cases without a released TODO: {sorted(found - released)}")
 
 
 def test_a_case_cannot_state_a_tolerance_it_would_not_use():
     """`case(..., rtol=1e-10)` read like a tolerance while the derived one won:
     case() now refuses it and says where tolerances come from."""
-    from grader.cases import case
+    from grader.author.cases import case
 
     for stated in ({"rtol": 1e-10}, {"atol": 1e-12}, {"rtol": 0.0}):
         with pytest.raises(TypeError, match=r"grader/tolerances\.py"):

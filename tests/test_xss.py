@@ -477,8 +477,8 @@ def test_feedback_payloads_run_only_without_any_layer(layers, chromium, tmp_path
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, beacon):
     """A course folder where ``ann`` handed in the payload proof and a cell
-    that displays every payload output, graded by grader.grade."""
-    from grader.grade import main as grade_main
+    that displays every payload output, graded by grader.grade.batch."""
+    from grader.grade.batch import main as grade_main
     from grader.notebooks import answers_from_file, make_submission
 
     root = tmp_path_factory.mktemp("xss")

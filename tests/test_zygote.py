@@ -1,4 +1,4 @@
-"""The kernel fork server (grader/zygote.py): a kernel forked from the
+"""The kernel fork server (grader/sandbox/zygote.py): a kernel forked from the
 pre-imported template gets the same sandbox as one started the plain way,
 dies with its client, hears its client's signals, and a missing zygote
 costs only the plain start."""
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from grader import seal
+from grader.grade import seal
 
 PROBE = r"""
 import ctypes, json, os, socket
@@ -66,7 +66,7 @@ def _request(tmp_path, sock, code):
 
 
 def _zygote_descendants(zygote_pid):
-    from grader.supervise import descendants
+    from grader.sandbox.supervise import descendants
 
     return descendants(zygote_pid)
 
@@ -161,7 +161,7 @@ def test_switching_it_off_is_honoured(monkeypatch):
 
 
 def _nbgrader_client(tmp_path, sock):
-    from grader.grade import NBGRADER_CLI
+    from grader.grade.attempt import NBGRADER_CLI
 
     request = tmp_path / "nbgrader-request.json"
     request.write_text(json.dumps({"kind": "nbgrader", "socket": str(sock),
@@ -170,7 +170,7 @@ def _nbgrader_client(tmp_path, sock):
 
 
 def test_a_forked_nbgrader_answers_as_the_plain_one(tmp_path, zygote):
-    from grader.grade import NBGRADER_CLI
+    from grader.grade.attempt import NBGRADER_CLI
 
     forked = subprocess.run([*_nbgrader_client(tmp_path, zygote), "--version"], capture_output=True, text=True,
                             timeout=120, cwd=tmp_path)

@@ -21,7 +21,7 @@ cell cannot change what grading sees.
 The explanation is stored *encoded* (zlib-compressed UTF-8 in base64) so that it cannot be read off
 the page or the notebook's source before the experiment. It is not a secret from a determined
 student (this module decodes it), only off the page; the leak scan of ``make release``
-(grader/leakscan.py) refuses a released notebook that states an answer in plain text.
+(grader/publish/leakscan.py) refuses a released notebook that states an answer in plain text.
 
 **Writing or editing an explanation** (course authors):
 
