@@ -31,7 +31,7 @@ PERCENT     ?=
 CANVAS_GRADEBOOK ?=
 ROSTER      ?=
 
-.PHONY: help install lab test test-full test-fast test-binder test-hub test-browser browser release references check-release grade bench clean student-edition export feedback-bundle formgrader dask-scheduler dask-worker
+.PHONY: help install lab test test-full test-fast test-binder test-hub test-browser browser release references check-release todo assignment grade bench clean student-edition export feedback-bundle formgrader dask-scheduler dask-worker
 
 help:
 	@echo "make lab          create .venv, install, open JupyterLab on assignment 01"
@@ -41,6 +41,9 @@ help:
 	@echo "make test-hub     the course on a real JupyterHub: nbgitpuller link, 1-CPU quota, nbgrader exchange"
 	@echo "make references [ASSIGNMENT=03_vae] [FORCE=1]   record the reference outputs of the assignments whose sources changed"
 	@echo "make release      regenerate assignments/ from solutions/"
+	@echo "make todo ASSIGNMENT=01_elbo NAME=kl_diag_gaussians [AFTER=kl_standard_normal] [POINTS=2] [ARGS=\"mu, logvar\"]"
+	@echo "                 add a TODO's cells to the solution notebook and stubs to its cases, mutants, variants (docs/authoring.md)"
+	@echo "make assignment NAME=06_flows [TITLE=\"Normalizing flows\"]   a new notebook, its author files, README rows, due-date line"
 	@echo "make student-edition DEST=dir [UPTO=02_reparameterization] [REPO_URL=git-url]"
 	@echo "                 write (and commit) the student repository: released notebooks, vaelab, binder/"
 	@echo "make grade SUBMISSIONS=dir-or-zip [ASSIGNMENT=01_elbo] [JOBS=2] [DB_URL=postgresql+psycopg2://...] [REGRADE=1] [SCHEDULER=tcp://host:8786]"
@@ -84,7 +87,7 @@ LAB_ARGS ?=
 LAB_ROOT ?= $(CURDIR)
 
 lab: $(STAMP) $(LAB_SETTINGS)
-	$(VENV)/bin/jupyter lab --port=$(PORT) --ServerApp.root_dir="$(LAB_ROOT)" $(ALLOW_ROOT) \
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/jupyter lab --port=$(PORT) --ServerApp.root_dir="$(LAB_ROOT)" $(ALLOW_ROOT) \
 		--LabApp.default_url=/lab/tree/assignments/01_elbo/01_elbo.ipynb $(LAB_ARGS)
 
 test: $(STAMP) $(LAB_SETTINGS) $(NODE_STAMP) browser
@@ -140,6 +143,22 @@ student-edition: $(STAMP)
 
 check-release: $(STAMP)
 	$(PY) -m grader.publish.release --check
+
+# The course author's scaffold (grader/author/scaffold.py, docs/authoring.md): refuses a bad or clashing name
+# with nothing written.
+NAME   ?=
+AFTER  ?=
+POINTS ?=
+ARGS   ?=
+TITLE  ?=
+todo: $(STAMP)
+	@test -n "$(ASSIGNMENT)" -a -n "$(NAME)" || { echo "usage: make todo ASSIGNMENT=01_elbo NAME=kl_diag_gaussians [AFTER=kl_standard_normal] [POINTS=2] [ARGS=\"mu, logvar\"]"; exit 2; }
+	$(PY) -m grader.author.scaffold todo "$(ASSIGNMENT)" "$(NAME)" $(if $(AFTER),--after "$(AFTER)") \
+		$(if $(POINTS),--points "$(POINTS)") $(if $(ARGS),--args "$(ARGS)")
+
+assignment: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make assignment NAME=06_flows [TITLE=\"Normalizing flows\"]"; exit 2; }
+	$(PY) -m grader.author.scaffold assignment "$(NAME)" $(if $(TITLE),--title "$(TITLE)")
 
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [ASSIGNMENT=01_elbo] [JOBS=N]"; exit 2; }

@@ -9,12 +9,12 @@ import nbformat
 
 from grader import RELEASE
 from grader.author.mutants import catalogue
-from grader.notebooks import answers_from_file, fill, read, write
+from grader.notebooks import fill, read, write
 
 from .points import autograded_points, todo_points
+from .samples import alternative
 
 A = "01_elbo"
-SAMPLES = RELEASE.parent / "tests" / "submissions" / A
 FULL = autograded_points(A)  # autograded points of 01_elbo, from the released notebook (tests/points.py)
 # what losing one TODO costs: its hidden test's points
 KL = todo_points(A, "kl_standard_normal")
@@ -43,7 +43,7 @@ for _t in _targets:
         pass
 """
 
-GOOD = answers_from_file(SAMPLES / "alternative.py")
+GOOD = alternative(A)
 HALF = next(m.source for m in catalogue(A) if m.target == "kl_standard_normal" and m.name == "missing_half")
 KL_SIG = "def kl_standard_normal(mu, logvar):\n"
 KL_OK = "    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)\n"

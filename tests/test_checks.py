@@ -51,7 +51,9 @@ def test_numeric_probes_decide_when_simplify_is_inconclusive(monkeypatch):
 def test_check_on_solution_mutant_blank_and_crash(solution01, capsys):
     assert check("kl_standard_normal", solution01["kl_standard_normal"]).passed
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-2].startswith("kl_standard_normal: 2/2 public cases pass")
+    n_public = len(run("kl_standard_normal", solution01["kl_standard_normal"]).results)
+    assert n_public >= 3  # batch 4, KL 0 at the origin, and the float64 latent-1 case the hidden test also uses
+    assert lines[-2].startswith(f"kl_standard_normal: {n_public}/{n_public} public cases pass")
     assert all(line.startswith("✓") for line in lines[:-2])
     # the last line names what the hidden test also tries, read from the hidden file's own labels
     from grader import HIDDEN_REFERENCES

@@ -25,7 +25,6 @@ from grader.after import formgrader
 from tests import labdriver
 
 PROOF = "proof-elbo-tight"
-SAMPLES = grader.ROOT / "tests" / "submissions" / "01_elbo"
 
 
 def test_a_folder_that_was_not_graded_is_refused_with_the_fix(tmp_path):
@@ -80,10 +79,12 @@ def _graded_folder(tmp_path):
     import nbformat
 
     from grader.grade.batch import main as grade_main
-    from grader.notebooks import answers_from_file, make_submission
+    from grader.notebooks import make_submission
+
+    from .samples import alternative
 
     subs, out = tmp_path / "subs", tmp_path / "out"
-    path = make_submission("01_elbo", answers_from_file(SAMPLES / "alternative.py"), subs, "ann")
+    path = make_submission("01_elbo", alternative("01_elbo"), subs, "ann")
     nb = nbformat.read(str(path), as_version=4)
     (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == PROOF]
     cell.source = r"The gap is $\mathrm{KL}(q \,\|\, p(z \mid x)) \ge 0$ (Gibbs), with equality iff $q = p(z \mid x)$."

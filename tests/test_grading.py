@@ -8,15 +8,15 @@ import zipfile
 import nbformat
 import pytest
 
-from grader import RELEASE, SOLUTIONS
+from grader import RELEASE, SOLUTIONS, assignments
 from grader.grade.batch import main as grade_main
 from grader.author.mutants import catalogue
-from grader.notebooks import DEMO_TAG, answers_from_file, make_submission
+from grader.notebooks import DEMO_TAG, make_submission
 
 from .points import autograded_points, fmt, graded_cells, max_points, todo_points, todos
+from .samples import alternative as alternative_answers, raising, variant_todos
 
 pytestmark = pytest.mark.slow
-SAMPLES = RELEASE.parent / "tests" / "submissions" / "01_elbo"
 # Derived from the released notebook's nbgrader metadata (tests/points.py), never kept by hand:
 # a new TODO or a changed point value moves them with it.
 AUTOGRADED_POINTS = autograded_points("01_elbo")  # every hidden test; the proof is graded by hand
@@ -37,12 +37,12 @@ def _feedback_text(out, student):
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("grading")
     subs, out = base / "submitted", base / "out"
-    alternative = answers_from_file(SAMPLES / "alternative.py")
+    alternative = alternative_answers("01_elbo")
     half = next(m for m in catalogue("01_elbo") if m.target == "kl_standard_normal" and m.name == "missing_half")
     make_submission("01_elbo", alternative, subs, "alternative")
     make_submission("01_elbo", {}, subs, "blank")
     make_submission("01_elbo", {**alternative, half.target: half.source}, subs, "missing_half")
-    make_submission("01_elbo", answers_from_file(SAMPLES / "raises.py"), subs, "raises")
+    make_submission("01_elbo", raising("01_elbo")[0], subs, "raises")
     # the same mistake, with every cell tagged as a demonstration (twice, which makes the notebook
     # invalid until the grader repairs it): grading reads which cells it may leave out from the
     # instructor's notebook, so the tags change nothing
@@ -55,28 +55,24 @@ def graded(tmp_path_factory):
     return out, half
 
 
-def _raising_todos(path):
-    """The TODOs whose answer cell in a sample file raises at its top level."""
-    import ast
+@pytest.mark.parametrize("assignment", assignments())
+def test_sample_submissions_answer_every_todo(assignment):
+    """The samples are built from the solution and the correct variants (tests/samples.py): they answer every
+    TODO the released notebook has, each once, and differ from the solution wherever a variant exists."""
+    from grader.notebooks import defined_names
 
-    return [name for name, source in answers_from_file(path).items()
-            if any(isinstance(node, ast.Raise) for node in ast.parse(source).body)]
+    from .samples import _solution_sources
 
-
-def test_sample_submissions_answer_every_todo_of_01():
-    """tests/submissions/01_elbo/*.py stand for whole submissions: each must
-    answer every TODO the released notebook has, or the tests that grade them
-    would compare against a score they cannot reach."""
-    expected = todos("01_elbo")
-    assert expected, "the released 01_elbo notebook has no TODO cells"
-    for sample in sorted(SAMPLES.glob("*.py")):
-        answered = answers_from_file(sample)
-        missing = [t for t in expected if t not in answered]
-        extra = sorted(set(answered) - set(expected))
-        assert not missing, (f"{sample.relative_to(RELEASE.parent)} has no answer for the TODO(s) {missing} of the "
-                             f"released 01_elbo notebook: add a definition of each (a correct one in alternative.py)")
-        assert not extra, f"{sample.relative_to(RELEASE.parent)} defines {extra}, which are not TODOs of 01_elbo"
-    assert _raising_todos(SAMPLES / "raises.py"), "raises.py must keep one TODO whose cell raises"
+    expected = todos(assignment)
+    assert expected, f"the released {assignment} notebook has no TODO cells"
+    answers = alternative_answers(assignment)
+    assert list(answers) == expected
+    for name, source in answers.items():
+        assert name in defined_names(source), f"the sample answer for {name} does not define it"
+    solution = _solution_sources(assignment)
+    assert all(answers[n].strip() != solution[n].strip() for n in variant_todos(assignment))
+    broken, first = raising(assignment)
+    assert first == expected[0] and broken[first].startswith("raise ") and broken[first] != answers[first]
 
 
 def test_correct_but_different_solution_gets_full_autograded_points(graded):
@@ -114,7 +110,7 @@ def test_demonstrations_and_self_checks_are_not_run_while_grading(graded):
 
 def test_a_raising_cell_does_not_cost_the_other_answers(graded):
     out, _ = graded
-    lost = sum(todo_points("01_elbo", t) for t in _raising_todos(SAMPLES / "raises.py"))
+    lost = todo_points("01_elbo", raising("01_elbo")[1])
     assert _scores(out)["raises"][0] == AUTOGRADED_POINTS - lost
 
 
@@ -137,7 +133,7 @@ def test_lms_zip_is_collected_and_graded(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VAELAB_ZYGOTE", "off")
     monkeypatch.setenv("VAELAB_RUN_DEMOS", "1")  # and every cell runs, as plain nbgrader would run it
     subs = tmp_path / "subs"
-    path = make_submission("01_elbo", answers_from_file(SAMPLES / "alternative.py"), subs, "zoe")
+    path = make_submission("01_elbo", alternative_answers("01_elbo"), subs, "zoe")
     archive = tmp_path / "lms_download.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(path, "zoe_1234_5678_01_elbo.ipynb")
@@ -168,7 +164,7 @@ def test_an_interrupted_batch_resumes_without_regrading_or_losing_work(tmp_path)
     import time
 
     subs, out = tmp_path / "subs", tmp_path / "out"
-    good = answers_from_file(SAMPLES / "alternative.py")
+    good = alternative_answers("01_elbo")
     for name in ("ann", "bob", "cyd"):
         make_submission("01_elbo", good, subs, name)
     command = [sys.executable, "-m", "grader.grade", str(subs), "--out", str(out), "--assignment", "01_elbo"]
@@ -236,7 +232,7 @@ def test_manual_marks_survive_a_regrade_and_a_changed_answer_is_flagged(tmp_path
     the comment of an unchanged answer; a resubmission whose proof changed
     loses that mark, with a warning naming student and cell, and is pending again."""
     subs, out = tmp_path / "subs", tmp_path / "out"
-    good = answers_from_file(SAMPLES / "alternative.py")
+    good = alternative_answers("01_elbo")
     for student in ("ann", "bob"):
         _write_proof(make_submission("01_elbo", good, subs, student), f"KL ≥ 0 by Gibbs' inequality ({student}).")
         # both hand in 30 hours after the due date; ann has a 48-hour extension

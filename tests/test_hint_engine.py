@@ -177,3 +177,64 @@ def test_at_least_twenty_perturbations_per_todo_over_public_and_hidden_cases():
                 if not _same_as_a_mutant(case, answer):
                     counts[(assignment, name)] = counts.get((assignment, name), 0) + 1
     assert counts and min(counts.values()) >= 20, counts
+
+
+# ---------------------------------------------------- partial and combined mistakes
+def _case(expected, mutants, rtol=1e-5, atol=1e-6, args=()):
+    return {"label": "synthetic", "expected": expected, "mutants": mutants, "rtol": rtol, "atol": atol,
+            "args": args}
+
+
+def test_two_mistakes_in_two_terms_are_both_named():
+    e = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    d_kl, d_rec = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64), torch.tensor([3.0, 0.25, -0.7], dtype=torch.float64)
+    case = _case(e, {"kl": e + d_kl, "rec": e + d_rec, "other": e * 3})
+    hints = {"kl": "KL mistake.", "rec": "Reconstruction mistake.", "other": "Other mistake."}
+    result = judge_case(case, e + d_kl + d_rec, hints)  # the oracle: both deviations added by hand
+    assert not result.passed
+    assert "KL mistake." in result.hint and "Reconstruction mistake." in result.hint and "Other" not in result.hint
+    # half of one mistake plus the other is no catalogued pair
+    assert not judge_case(case, e + 0.5 * d_kl + d_rec, hints).hint
+    # a single catalogued mistake keeps its own hint, unchanged
+    assert judge_case(case, e + d_kl, hints).hint == "KL mistake."
+
+
+def test_no_pair_hint_where_the_reference_is_monte_carlo():
+    e = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    case = _case(e, {"a": e + 0.5, "b": e * 2}, rtol=0.0, atol=0.2)  # a wide, Monte Carlo band
+    assert not judge_case(case, e + 0.5 + e, {"a": "A.", "b": "B."}).hint
+
+
+def test_a_catalogued_nan_names_the_answer_only_with_the_same_finite_values():
+    e = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    m = torch.tensor([float("nan"), 5.0, 6.0], dtype=torch.float64)
+    case = _case(e, {"log_of_logvar": m})
+    hints = {"log_of_logvar": "You took the log of logvar."}
+    assert judge_case(case, m.clone(), hints).hint == "You took the log of logvar."
+    one_nan = e.clone()
+    one_nan[0] = float("nan")
+    assert not judge_case(case, one_nan, hints).hint  # a NaN alone names no mistake
+    all_nan = torch.full_like(e, float("nan"))
+    assert not judge_case(_case(e, {"log_of_logvar": all_nan}), all_nan, hints).hint
+
+
+def test_a_constant_half_per_latent_dimension_is_named_as_an_offset():
+    mu = torch.zeros(4, 3)
+    e = torch.tensor([0.3, 1.1, 0.7, 2.0], dtype=torch.float64)
+    result = judge_case(_case(e, {}, args=(mu, mu)), e - 1.5, {})  # 3 latents × ½, by hand
+    assert "3/2" in result.hint and "too small" in result.hint and "factor" not in result.hint.split(":")[0]
+
+
+def test_a_single_number_off_by_a_named_offset_gets_an_offset_hint_not_a_ratio():
+    x = torch.zeros(2, 784)
+    e = torch.tensor(-32.833333, dtype=torch.float64)
+    result = judge_case(_case(e, {}, args=(x,)), e + 783 * 0.5 * math.log(2 * math.pi), {})
+    assert "783 × ½·log 2π" in result.hint and "times" not in result.hint
+
+
+def test_failure_lines_show_the_digits_where_the_numbers_differ():
+    ok, detail, _ = compare(torch.tensor(-32.83331234, dtype=torch.float64),
+                            torch.tensor(-32.83339876, dtype=torch.float64), rtol=1e-10, atol=1e-10)
+    assert not ok
+    # they first differ in the 7th significant digit: at least 7 + 2 digits are shown
+    assert "-32.8333123" in detail and "-32.8333988" in detail, detail

@@ -20,13 +20,14 @@ import zipfile
 import nbformat
 import pytest
 
-from grader import RELEASE, HIDDEN_REFERENCES
+from grader import HIDDEN_REFERENCES
 
 from grader.grade import intake
 from grader.grade.batch import DEFAULT_NAME_PATTERN, main as grade_main
-from grader.notebooks import answers_from_file, make_submission
+from grader.notebooks import make_submission
 
-SAMPLES = RELEASE.parent / "tests" / "submissions" / "01_elbo"
+from .samples import alternative
+
 CANARY = "canary-4f1d9e-not-for-students"
 DEFAULTS = intake.Limits()
 
@@ -206,7 +207,7 @@ def _feedback(out, student):
 
 @pytest.mark.slow
 def test_a_hostile_folder_batch_grades_every_honest_answer(tmp_path):
-    answers = answers_from_file(SAMPLES / "alternative.py")
+    answers = alternative("01_elbo")
     subs, out = tmp_path / "subs", tmp_path / "out"
     secret = tmp_path / "secret.txt"
     secret.write_text(CANARY)
@@ -258,7 +259,7 @@ def test_a_hostile_folder_batch_grades_every_honest_answer(tmp_path):
 
 @pytest.mark.slow
 def test_a_hostile_lms_zip_grades_every_honest_entry(tmp_path):
-    answers = answers_from_file(SAMPLES / "alternative.py")
+    answers = alternative("01_elbo")
     good = make_submission("01_elbo", answers, tmp_path / "s", "x").read_bytes()
     blank = make_submission("01_elbo", {}, tmp_path / "s", "y").read_bytes()
     archive = tmp_path / "download.zip"

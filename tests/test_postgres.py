@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from grader.grade.batch import main as grade_main
-from grader.notebooks import answers_from_file, make_submission
+from grader.notebooks import make_submission
 
-from .adversarial import A, FULL, HALF, KL, SAMPLES
+from .adversarial import A, FULL, HALF, KL
+from .samples import alternative
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +74,7 @@ def _scores(out):
 
 def test_grading_into_postgresql_matches_sqlite(postgres, tmp_path):
     subs = tmp_path / "subs"
-    good = answers_from_file(SAMPLES / "alternative.py")
+    good = alternative(A)
     make_submission(A, good, subs, "good")
     make_submission(A, {**good, "kl_standard_normal": HALF}, subs, "half")
     assert grade_main([str(subs), "--out", str(tmp_path / "pg"), "--assignment", A, "--jobs", "2",

@@ -44,3 +44,31 @@ def test_every_python_module_the_makefile_runs_is_runnable():
         assert spec is not None, f"Makefile runs missing module {name}"
         if spec.submodule_search_locations is not None:  # a package needs a __main__
             assert importlib.util.find_spec(f"{name}.__main__") is not None, f"`python -m {name}` cannot run"
+
+
+def test_the_course_tables_follow_the_notebooks():
+    """The course table has one row per folder of solutions/, in course order, naming every TODO of
+    its notebook and how many predictions it has; the Binder timing table has one row per assignment.
+    (`make assignment` and `make todo` keep them so; grader/author/scaffold.py: course_problems.)"""
+    from grader.author.scaffold import course_problems
+
+    problems = [p for p in course_problems(ROOT) if p.startswith("README.md")]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_course_table_check_can_fail(tmp_path):
+    """A row that forgets a TODO, a missing row and a stale prediction count are each named."""
+    import shutil
+
+    from grader.author.scaffold import course_problems
+
+    for folder in ("solutions", "grader"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.pt", "data", "checkpoints",
+                                                                                      "__pycache__", "references"))
+    text = README.replace(", `kl_standard_normal` (PyTorch)", "").replace("one prediction", "two predictions")
+    lines = [line for line in text.splitlines() if not line.startswith("| 04_generation |")]
+    (tmp_path / "README.md").write_text("\n".join(lines) + "\n")
+    problems = "\n".join(course_problems(tmp_path))
+    assert "row of 01_elbo does not name the TODO `kl_standard_normal`" in problems
+    assert "row of 02_reparameterization should say one prediction" in problems
+    assert "Binder timing table's rows are" in problems and "'05_likelihoods']" in problems

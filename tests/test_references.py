@@ -119,7 +119,7 @@ public, hidden = _moved(public), _moved(hidden)
 
 
 def _edit_case(root):
-    path = root / "grader" / "cases" / "01_elbo.py"
+    path = root / "grader" / "author" / "cases" / "01_elbo.py"
     path.write_text(path.read_text() + CASE_EDIT)
 
 

@@ -276,7 +276,7 @@ def test_grading_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path, mo
 LEAVE = """
 import os, sys
 from grader.grade import seal
-print(seal._kernel_root(), *sorted(seal._batch_cgroups().values()), flush=True)
+print(seal._kernel_root(), *sorted(seal._batch_cgroups()["dirs"].values()), flush=True)
 if sys.argv[1] == "killed":
     os.kill(os.getpid(), 9)
 """
@@ -295,3 +295,193 @@ def test_kernel_homes_and_cgroups_do_not_outlive_their_grader(tmp_path):
     assert made["killed"][0].exists()
     subprocess.run([sys.executable, "-c", LEAVE, "exits"], env=env, timeout=120, cwd=tmp_path, check=True)
     assert not any(p.exists() for p in made["killed"])  # the next batch removed the killed one's
+
+
+# ---------------------------------------------------------------- the disk cap
+FILL = r"""
+import errno, json, os
+found = {}
+try:
+    with open("fill.bin", "wb") as fh:
+        for _ in range(%(blocks)d):
+            fh.write(bytes(2**20))
+            fh.flush()
+    found["fill"] = "wrote it all"
+except OSError as err:
+    found["fill"] = errno.errorcode.get(err.errno, str(err.errno))
+found["size_mb"] = os.path.getsize("fill.bin") // 2**20
+os.remove("fill.bin")
+made = 0
+try:
+    os.mkdir("many")
+    for made in range(%(files)d):
+        open(os.path.join("many", str(made)), "w").close()
+except OSError as err:
+    found["files"] = errno.errorcode.get(err.errno, str(err.errno))
+found["made"] = made
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["forked", "plain"])
+def test_a_kernels_home_is_capped_in_size_and_files_and_leaves_nothing(tmp_path, zygote, plain, monkeypatch):
+    if seal.home_cap() != "tmpfs":
+        pytest.skip("no capped home here (not root): files are capped by RLIMIT_FSIZE only")
+    monkeypatch.setattr(seal, "HOME_MB", 64)
+    monkeypatch.setattr(seal, "HOME_FILES", 500)
+    work = tmp_path / "attempt-diskcap"
+    work.mkdir()
+    seal.prepare(work, "01_elbo")  # the grader's own mount, as for every grading attempt
+    request = json.loads((work / "jupyter" / "kernel-request.json").read_text()) if not plain else None
+    home = seal.home_of(work)
+    staged = sorted(p.name for p in home.rglob("*"))
+    (tmp_path / "conn.json").write_text("{}")
+    code = FILL % {"blocks": 256, "files": 5000}
+    if plain:
+        (home / "check.py").write_text(code)
+        shim = home / "python"
+        shim.write_text(f"#!/bin/sh\nexec {sys.executable} {home / 'check.py'}\n")
+        shim.chmod(0o755)
+        argv = json.loads((work / "jupyter" / "kernels" / "python3" / "kernel.json").read_text())["argv"]
+        if "kernel_client.py" in " ".join(argv):  # the zygote's request carries the plain start as its fallback
+            argv = json.loads((work / "jupyter" / "kernel-request.json").read_text())["fallback"] + ["{connection_file}"]
+        argv = [str(shim) if a == sys.executable and i == len(argv) - 2 else a for i, a in enumerate(argv)]
+        argv = [str(tmp_path / "conn.json") if a == "{connection_file}" else a for a in argv]
+    else:
+        request["exec"] = code
+        (tmp_path / "request.json").write_text(json.dumps(request))
+        argv = [sys.executable, "-I", "-S", str(seal.CLIENT), str(tmp_path / "request.json"), str(tmp_path / "conn.json")]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found["fill"] == "ENOSPC" and found["size_mb"] < 64, found  # the write failed at the cap
+    assert found["files"] == "ENOSPC" and found["made"] < 500, found
+    assert {"inputs", "results", "cache"} <= set(staged)  # what the grader staged was in it
+    seal.remove_home(work)
+    assert not home.exists()
+    with open("/proc/self/mountinfo") as fh:
+        assert str(home) not in fh.read()  # the mount went with the home: nothing stays on the machine
+
+
+# ---------------------------------------------------------------- cgroup v2
+class FakeCgroup2:
+    """cgroupfs v2 on a temporary folder, with the rules of the kernel's
+    Documentation/admin-guide/cgroup-v2.rst that the grader must follow:
+    creating a cgroup gives it ``cgroup.controllers`` = the parent's
+    ``cgroup.subtree_control`` and the interface files of those controllers
+    only ("Top-down Constraint"); ``+ctrl`` in ``cgroup.subtree_control``
+    needs the controller in ``cgroup.controllers`` and, but at the root, no
+    process in the cgroup ("No Internal Process Constraint", EBUSY); writing a
+    PID to ``cgroup.procs`` moves the process (refused, EBUSY, into a
+    non-root cgroup whose subtree_control is not empty)."""
+
+    FILES = {"memory": ("memory.max",), "pids": ("pids.max",), "cpu": ("cpu.max",)}
+
+    def __init__(self, root: Path, controllers):
+        self.root = root
+        root.mkdir()
+        self._files(root, controllers)
+
+    def _files(self, folder, controllers):
+        (folder / "cgroup.controllers").write_text(" ".join(controllers))
+        (folder / "cgroup.subtree_control").write_text("")
+        (folder / "cgroup.procs").write_text("")
+
+    def mkdir(self, path):
+        path = Path(path)
+        os.mkdir(path)
+        enabled = (path.parent / "cgroup.subtree_control").read_text().split()
+        self._files(path, enabled)
+        for controller in enabled:
+            for name in self.FILES.get(controller, ()):
+                (path / name).write_text("max")
+
+    def read(self, path):
+        return Path(path).read_text()
+
+    def write(self, path, value):
+        import errno
+
+        path, value = Path(path), str(value)
+        folder = path.parent
+        if path.name == "cgroup.procs":
+            if folder != self.root and self.read(folder / "cgroup.subtree_control").split():
+                raise OSError(errno.EBUSY, "no internal processes")
+            for procs in self.root.rglob("cgroup.procs"):
+                procs.write_text("".join(f"{p}\n" for p in procs.read_text().split() if p != value.strip()))
+            with open(path, "a") as fh:
+                fh.write(value.strip() + "\n")
+        elif path.name == "cgroup.subtree_control":
+            enabled = set(self.read(path).split())
+            for word in value.split():
+                if word[1:] not in self.read(folder / "cgroup.controllers").split():
+                    raise OSError(errno.ENOENT, f"{word[1:]} is not available")
+                if folder != self.root and self.read(folder / "cgroup.procs").split():
+                    raise OSError(errno.EBUSY, "the cgroup has processes")
+                enabled = enabled | {word[1:]} if word[0] == "+" else enabled - {word[1:]}
+            path.write_text(" ".join(sorted(enabled)))
+        else:
+            if not path.exists():
+                raise OSError(errno.ENOENT, f"no {path.name}: its controller is not enabled")
+            path.write_text(value)
+
+
+def test_cgroup_v2_kernels_get_memory_pids_and_cpu_caps_under_the_rules(tmp_path, monkeypatch):
+    from grader.sandbox import kernel_launcher as kl
+    from grader.sandbox import limits
+
+    fake = FakeCgroup2(tmp_path / "cg", ["cpuset", "cpu", "io", "memory", "pids"])
+    fake.write(fake.root / "cgroup.subtree_control", "+cpu +memory +pids")
+    fake.mkdir(fake.root / "grader.slice")
+    own = fake.root / "grader.slice"
+    for pid in ("4242", "4243", str(os.getpid())):  # the grader, its zygote, this process
+        fake.write(own / "cgroup.procs", pid)
+    # /proc/self/cgroup and mountinfo of a pure cgroup v2 machine
+    (tmp_path / "cgroup").write_text("0::/grader.slice\n")
+    (tmp_path / "mountinfo").write_text(f"30 23 0:26 / {fake.root} rw,nosuid - cgroup2 cgroup2 rw\n")
+    assert kl.cgroup2_dir(str(tmp_path / "cgroup"), str(tmp_path / "mountinfo")) == str(own)
+    monkeypatch.setattr(kl, "CGFS", fake)
+
+    batch, leaf = seal.batch_cgroup_v2(str(own), "vaelab-batch-1-abcdef")
+    assert batch and leaf == str(own / seal.V2_LEAF), leaf
+    assert sorted(fake.read(Path(leaf) / "cgroup.procs").split()) == sorted(["4242", "4243", str(os.getpid())])
+    assert fake.read(own / "cgroup.procs").split() == []  # every process left the cgroup that now has children
+
+    monkeypatch.setattr(seal, "_CGROUPS", [{"dirs": {"unified": batch}, "back": {"unified": leaf}, "version": 2}])
+    spec = seal.cgroup_spec(cpus=2)
+    held = kl.enter_cgroup(spec["dirs"], spec["limits"], spec.get("back"))
+    try:
+        (child,) = [p for p in Path(batch).iterdir() if p.name.startswith("kernel-")]
+        assert int(fake.read(child / "memory.max")) == limits._memory_cap_mb() * 2**20
+        assert int(fake.read(child / "pids.max")) == seal.PIDS_PER_KERNEL
+        assert fake.read(child / "cpu.max").split() == ["200000", "100000"]  # two CPUs' worth per period
+        assert fake.read(child / "cgroup.procs").split() == [str(os.getpid())]
+        # the process that made the kernel's cgroup returns to the leaf, never into the batch folder
+        assert os.readlink(f"/proc/self/fd/{held[0][2]}") == str(Path(leaf) / "cgroup.procs")
+    finally:
+        for batch_fd, _, back in held:
+            os.close(batch_fd)
+            os.close(back)
+    assert "cgroup v2" in _describe_with(monkeypatch, seal._CGROUPS[0])
+
+    # a subtree without the pids controller delegated: no v2 cgroups, and the reason
+    bare = FakeCgroup2(tmp_path / "cg2", ["cpu", "memory"])
+    monkeypatch.setattr(kl, "CGFS", bare)
+    made, why = seal.batch_cgroup_v2(str(bare.root), "vaelab-batch-2-abcdef")
+    assert made is None and "pids" in why
+
+
+def _describe_with(monkeypatch, made) -> str:
+    monkeypatch.setattr(seal, "_batch_cgroups", lambda: made)
+    return seal.describe()["kernel_sandbox"]
+
+
+def test_this_machines_cgroups_are_said_in_describe():
+    made = seal._batch_cgroups()
+    try:
+        text = seal.describe()["kernel_sandbox"]
+        if seal.isolation()[0]:
+            expected = {1: "cgroup v1", 2: "cgroup v2", 0: "per-process caps only"}[made["version"]]
+            assert expected in text
+    finally:
+        seal.cleanup()

@@ -5,10 +5,11 @@ import re
 
 from grader import RELEASE, SOLUTIONS
 from grader.author.mutants import catalogue
-from grader.notebooks import answers_from_file, defined_names, is_solution, make_submission, read
+from grader.notebooks import defined_names, is_solution, make_submission, read
 from grader.after.similarity import fingerprints, similar_pairs
 
-SAMPLES = RELEASE.parent / "tests" / "submissions" / "01_elbo"
+from .samples import alternative
+
 
 
 def _disguise(source: str) -> str:
@@ -23,12 +24,13 @@ def _disguise(source: str) -> str:
 
 def test_copied_answers_are_flagged_and_independent_ones_are_not(tmp_path):
     out = tmp_path / "out"
-    original = answers_from_file(SAMPLES / "alternative.py")
+    original = alternative("01_elbo")
     solution = {n: c.source for c in read(SOLUTIONS / "01_elbo" / "01_elbo.ipynb").cells if is_solution(c)
                 for n in defined_names(c.source)}
     variants = {}
     for v in catalogue("01_elbo", "variants"):
-        variants.setdefault(v.target, v.source)  # the first correct variant of each TODO
+        variants[v.target] = v.source  # the last correct variant of each TODO (the sample uses the first)
+    assert all(variants[n] != original[n] for n in variants), "01's TODOs need two variants each for this test"
     make_submission("01_elbo", original, out / "submitted", "ann")
     make_submission("01_elbo", {k: _disguise(v) for k, v in original.items()}, out / "submitted", "bob")
     make_submission("01_elbo", variants, out / "submitted", "cyd")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import inspect
 import os
 import platform
 import sys
@@ -41,8 +42,10 @@ import torch
 
 from grader import HIDDEN_REFERENCES, ROOT, SOLUTIONS, assignments, load_module
 from grader.author.mutants import catalogue
-from grader.notebooks import exec_solution, read, solution_code
-from grader.author.tolerances import ToleranceError, derive, unseparated, verify_stochastic
+from grader.notebooks import answer_cells, exec_solution, read, solution_code
+from grader.author.tolerances import (FLOAT32_ARITHMETIC, FLOAT32_CONSTANTS, ToleranceError, derive,
+                                      float32_arithmetic, float32_constants, float32_scope, has_float64_output,
+                                      unseparated, verify_stochastic)
 from vaelab import references
 from vaelab.checks import DRIVERS, _load_drivers, raised
 from vaelab.symbolic import probe, sample_points
@@ -124,11 +127,15 @@ def _symbolic_variants(label: str, expected, variants: dict) -> dict:
 
 
 def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False, variants: dict | None = None,
-             errors: list | None = None, where: str = "") -> dict:
+             errors: list | None = None, where: str = "", automatic: dict | None = None) -> dict:
     """Record every case: the expected output, every mutant's output, and a
     tolerance derived from the correct variants and the mutants
-    (grader/author/tolerances.py). Problems are appended to ``errors``."""
+    (grader/author/tolerances.py). A deterministic case with a float64 output
+    also counts the ``automatic`` variants (the solution with float32
+    constants, and in float32 arithmetic) among its correct variants.
+    Problems are appended to ``errors``."""
     variants = variants or {}
+    automatic = automatic or {}
     errors = errors if errors is not None else []
     out = {}
     for name, fspec in spec.items():
@@ -148,6 +155,9 @@ def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False, v
                 record["expected"] = driver(namespace[name], case)
             record["mutants"] = _outputs(driver, mutants.get(name, []), case)
             variant_outputs = _outputs(driver, variants.get(name, []), case)
+            if kind not in ("sympy", "choice") and not fspec.get("stochastic") and has_float64_output(
+                    record["expected"]):
+                variant_outputs.update(_outputs(driver, automatic.get(name, []), case))
             try:
                 if kind == "choice":  # a multiple-choice prediction: exact, no tolerance
                     record["tolerance"] = {"exact": True}
@@ -177,6 +187,32 @@ def _run_all(namespace: dict, spec: dict, mutants: dict, public: bool = False, v
         hints = {} if public and kind == "choice" else {m.name: m.hint for m in mutants.get(name, [])}
         out[name] = {"kind": kind, "cases": cases, "hints": hints}
     return out
+
+
+@dataclass
+class Automatic:
+    """A correct variant built from the solution, not written in the catalogue."""
+    target: str
+    name: str
+    function: object
+
+
+def float32_variants(assignment: str, namespace: dict) -> dict:
+    """{TODO: [Automatic]}: for every code TODO of the solution notebook, the
+    solution cell with its float constants rounded to float32
+    (tolerances.float32_constants) and, for a function, the solution computed
+    in float32 (tolerances.float32_arithmetic). Every float64 case admits both,
+    whatever TODO it belongs to, without a hand-written variant."""
+    found: dict = {}
+    for todo, source in answer_cells(SOLUTIONS / assignment / f"{assignment}.ipynb", code_only=True).items():
+        if todo not in namespace:
+            continue
+        scope = float32_scope(namespace)
+        exec(compile(float32_constants(source), f"<{todo}: float32 constants>", "exec"), scope)  # noqa: S102
+        found[todo] = [Automatic(todo, FLOAT32_CONSTANTS, scope[todo])]
+        if inspect.isfunction(namespace[todo]):
+            found[todo].append(Automatic(todo, FLOAT32_ARITHMETIC, float32_arithmetic(namespace[todo])))
+    return found
 
 
 def mutant_functions(assignment: str, namespace: dict, kind: str = "mutants") -> dict:
@@ -267,11 +303,12 @@ def build(assignment: str) -> tuple[dict, dict]:
         cases = load_module("cases", assignment)
         mutants = mutant_functions(assignment, namespace)
         variants = mutant_functions(assignment, namespace, "variants")
+        automatic = float32_variants(assignment, namespace)
         errors: list = []
         public_functions = _run_all(namespace, cases.public(), mutants, public=True, variants=variants,
-                                    errors=errors, where=f"{assignment} public")
+                                    errors=errors, where=f"{assignment} public", automatic=automatic)
         hidden_functions = _run_all(namespace, cases.hidden(), mutants, variants=variants, errors=errors,
-                                    where=f"{assignment} hidden")
+                                    where=f"{assignment} hidden", automatic=automatic)
     if errors:
         raise ToleranceError("\n".join(errors))
     for name, spec in public_functions.items():  # the self-check names what the hidden test also tries
@@ -495,7 +532,7 @@ def _stored_fingerprint(path: Path) -> dict | None:
 
 
 def changed_parts(assignment: str, public_dir: Path | None = None, hidden_dir: Path | None = None,
-                  current: dict | None = None) -> list:
+                  current: dict | None = None, kinds=("public", "hidden")) -> list:
     """What differs between the fingerprint ``assignment`` has now and the one
     its stored public and hidden files were recorded with: fingerprint part
     names ("solution code", "case definitions", ...), or "no public file",
@@ -506,6 +543,8 @@ def changed_parts(assignment: str, public_dir: Path | None = None, hidden_dir: P
     hidden_dir = Path(hidden_dir or HIDDEN_REFERENCES)
     out: list = []
     for kind, folder in (("public", public_dir), ("hidden", hidden_dir)):
+        if kind not in kinds:
+            continue
         path = folder / f"{assignment}.pt"
         if not path.exists():
             out.append(f"no {kind} file")
@@ -539,12 +578,14 @@ def fix_command(names) -> str:
     return "make references ASSIGNMENT=" + (names[0] if len(names) == 1 else '"' + " ".join(names) + '"')
 
 
-def stale_message(names=None, public_dir: Path | None = None, hidden_dir: Path | None = None) -> str:
-    """Why the references of ``names`` cannot be used and the exact command
-    that records them again; empty when they are current."""
+def stale_message(names=None, public_dir: Path | None = None, hidden_dir: Path | None = None,
+                  kinds=("public", "hidden")) -> str:
+    """Why the references of ``names`` (of the ``kinds`` given) cannot be used
+    and the exact command that records them again; empty when they are current."""
     why = {}
     for n in _graded(names):
-        parts = [p for p in changed_parts(n, public_dir, hidden_dir) if p in SOURCE_PARTS or p.startswith("no ")]
+        parts = [p for p in changed_parts(n, public_dir, hidden_dir, kinds=kinds)
+                 if p in SOURCE_PARTS or p.startswith("no ")]
         if parts:
             missing = [p for p in parts if p.startswith("no ")]
             why[n] = ", ".join(missing) if missing else f"{', '.join(parts)} changed since its references were recorded"
@@ -558,11 +599,13 @@ def stale_message(names=None, public_dir: Path | None = None, hidden_dir: Path |
             "and commit grader/references/ and source_lib/vaelab/references/.")
 
 
-def refuse_if_stale(names=None, public_dir: Path | None = None, hidden_dir: Path | None = None) -> None:
+def refuse_if_stale(names=None, public_dir: Path | None = None, hidden_dir: Path | None = None,
+                    kinds=("public", "hidden")) -> None:
     """Raise SystemExit (status 1, message on stderr) when the references of
     ``names`` (default: every assignment) are stale; return quietly otherwise.
-    For ``make release``, ``make grade`` and ``make student-edition``."""
-    message = stale_message(names, public_dir, hidden_dir)
+    For ``make release`` and ``make student-edition`` (both kinds) and
+    ``make grade`` (the hidden ones only: grading never runs a self-check)."""
+    message = stale_message(names, public_dir, hidden_dir, kinds=kinds)
     if message:
         raise SystemExit(message)
 

@@ -11,7 +11,7 @@ The case's tolerance on component k is then
 
     tau_k = MARGIN * (largest deviation of any correct variant),
 
-never below a round-off floor for the dtype, rounded *up* onto a
+never below a round-off floor for the dtype (FLOOR), rounded *up* onto a
 quarter-decade grid (so a last-digit change in a variant's round-off does not
 move it), and the check accepts ``|got - reference| <= atol_k + rtol_k * |reference|``
 with ``rtol_k = tau_k`` and ``atol_k = max(tau_k, floor_k)``. A case may state
@@ -27,13 +27,45 @@ must be redesigned (other inputs, float64, another statistic). Every mutant
 must be separated by at least one case of its TODO in each file, public and
 hidden, so passing every public check predicts the hidden verdict.
 
+One policy for float32 inside float64 answers (issue 33). Every float64 case
+admits float32 constants (``math.log(2 * math.pi)`` rounded to float32,
+``torch.tensor(0.5)``) and float32 arithmetic inside an otherwise correct
+answer, for every TODO, and the derivation applies it itself rather than
+relying on each TODO's variants file:
+
+- the float64 floor is FLOAT32_IN_FLOAT64 = 1e-6, not float64's own round-off:
+  a constant rounded to float32 is off by at most 2^-24 ~ 6e-8 of itself, so
+  1e-6 leaves a factor of 16 (MARGIN, and 4 for terms that partly cancel). It
+  applies to every float64 output component, including Python numbers (the
+  drivers report counts, flags and losses as float64), since a float32 step
+  anywhere in an answer leaves float32 round-off in them;
+- ``make references`` (record.py) also runs two correct variants built from
+  the solution itself on every deterministic case with a float64 output: the
+  solution cell with every float constant rounded to float32
+  (:func:`float32_constants`, FLOAT32_CONSTANTS) and the solution computed in
+  float32 (:func:`float32_arithmetic`, FLOAT32_ARITHMETIC). Where float32
+  round-off accumulates beyond the floor (a sum over 784 pixels in
+  ``negative_elbo``: 4e-6) the measured spread sets the tolerance.
+
+A variant per TODO was the alternative; it was not chosen because a TODO added
+later would silently fall back to float64's 1e-10 until someone remembered to
+write it. Both parts still have to separate every catalogued mutant: with
+them every mutant of every assignment stayed separated, so the floor did not
+have to be lowered anywhere: at a float64 case of a plain function the nearest
+separated mutant lies 203 tolerances away (negative_elbo's logvar_as_logstd);
+the closer ones at the VAE and sample_prior cases (6 to 13) are separated by
+float32 components or Monte Carlo statistics, which this floor does not touch. Cases whose answers are float32 keep their floor.
+
 Stochastic cases (a gradient *estimator* compared with the exact gradient)
 keep their measured tolerance of SIGMAS standard deviations; there every
 variant must pass and every mutant must be separated by MARGIN_STOCHASTIC.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import math
+import struct
 
 import torch
 
@@ -45,7 +77,11 @@ MARGIN = 4.0
 MARGIN_STOCHASTIC = 2.0
 #: The smallest tolerance for each dtype, in units of (1 + |reference|):
 #: outputs recomputed on another CPU or thread count differ by round-off.
-FLOOR = {torch.float16: 1e-2, torch.bfloat16: 1e-2, torch.float32: 1e-5, torch.float64: 1e-10}
+#: float64 is held to float32's: a float64 output admits float32 round-off
+#: (FLOAT32_IN_FLOAT64), so float32 constants and float32 arithmetic inside an
+#: otherwise correct answer pass every float64 case (issue 33).
+FLOAT32_IN_FLOAT64 = 1e-6
+FLOOR = {torch.float16: 1e-2, torch.bfloat16: 1e-2, torch.float32: 1e-5, torch.float64: FLOAT32_IN_FLOAT64}
 DEFAULT_FLOOR = 1e-5
 
 
@@ -217,6 +253,107 @@ def _why(expected: torch.Tensor, output, k: int) -> str:
     if g.dtype != expected.dtype:
         return f"dtype {g.dtype} instead of {expected.dtype}"
     return "non-finite entries where the reference has none"
+
+
+# ------------------------------------------------ float32 inside a float64 answer
+#: Names of the two correct variants ``make references`` builds from the
+#: solution itself for every case with a float64 output (record.py).
+FLOAT32_CONSTANTS = "float32_constants (automatic)"
+FLOAT32_ARITHMETIC = "float32_arithmetic (automatic)"
+#: The name the rewritten source calls to round a constant (bound by ``float32_scope``).
+ROUND_NAME = "__float32_constant__"
+_CONSTANT_MODULES = {"math", "np", "numpy", "torch"}
+_CONSTANT_NAMES = {"pi", "e", "tau"}
+
+
+def to_float32(value):
+    """A Python float rounded to the nearest float32 (anything else unchanged)."""
+    if type(value) is float and math.isfinite(value) and abs(value) < 3.4e38:
+        return struct.unpack("f", struct.pack("f", value))[0]
+    return value
+
+
+class _RoundConstants(ast.NodeTransformer):
+    """Wrap every float literal, every ``math.pi``/``np.pi``/``torch.pi`` (e,
+    tau) and every ``math.f(...)`` result in a call that rounds it to float32."""
+
+    @staticmethod
+    def _wrap(node):
+        return ast.copy_location(ast.Call(ast.Name(ROUND_NAME, ast.Load()), [node], []), node)
+
+    def visit_Constant(self, node):
+        return self._wrap(node) if type(node.value) is float else node
+
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if (isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name)
+                and node.value.id in _CONSTANT_MODULES and node.attr in _CONSTANT_NAMES):
+            return self._wrap(node)
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "math":
+            return self._wrap(node)
+        return node
+
+
+def float32_constants(source: str) -> str:
+    """``source`` with every Python float constant it writes (literals, pi, e,
+    ``math.log(2 * math.pi)``) rounded to float32: what a student gets who
+    writes ``torch.tensor(0.5)`` or a log 2π computed in float32. Execute it in
+    a scope made by :func:`float32_scope`."""
+    tree = _RoundConstants().visit(ast.parse(source))
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def float32_scope(namespace: dict) -> dict:
+    """A copy of ``namespace`` in which :func:`float32_constants` source runs."""
+    return {**namespace, ROUND_NAME: to_float32}
+
+
+def _cast(value, src, dst):
+    if isinstance(value, torch.Tensor):
+        return value.to(dst) if value.dtype == src else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_cast(v, src, dst) for v in value)
+    if isinstance(value, dict):
+        return {k: _cast(v, src, dst) for k, v in value.items()}
+    return value
+
+
+def float32_arithmetic(fn):
+    """``fn`` computed in float32: float64 tensor arguments are cast to
+    float32 and float32 results back to float64 (what a student gets who
+    writes ``.float()`` at the top and ``.to(x.dtype)`` at the end). Arguments
+    without a float64 tensor are passed through unchanged."""
+    @functools.wraps(fn)
+    def in_float32(*args, **kwargs):
+        if not _has_float64((args, kwargs)):
+            return fn(*args, **kwargs)
+        out = fn(*_cast(args, torch.float64, torch.float32), **_cast(kwargs, torch.float64, torch.float32))
+        return _cast(out, torch.float32, torch.float64)
+
+    return in_float32
+
+
+def _has_float64(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.dtype == torch.float64
+    if isinstance(value, (tuple, list)):
+        return any(_has_float64(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_float64(v) for v in value.values())
+    return False
+
+
+def has_float64_output(expected) -> bool:
+    """Whether a case's answer has a float64 component (a float64 tensor, or a
+    Python number, which is compared as float64): the cases that admit float32
+    round-off (FLOAT32_IN_FLOAT64) and get the two automatic variants."""
+    parts = components(expected)
+    return bool(parts) and any(p.dtype == torch.float64 for p in parts)
 
 
 def unseparated(records: list, mutant_names) -> list:

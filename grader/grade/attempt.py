@@ -292,7 +292,8 @@ def _run_worker(out: Path, student: str, assignment: str, blank_cells=()) -> tup
     kernel_env = seal.prepare(work, assignment, cpus=THREADS_PER_JOB)
     env = {k: v for k, v in os.environ.items() if k not in ("VAELAB_HIDDEN_REFERENCES", "VAELAB_SEALED_RESULTS")}
     env.update(kernel_env, PYTHONUNBUFFERED="1", MPLBACKEND="Agg", VAELAB_CACHE=str(work / "cache"),
-               OMP_NUM_THREADS=str(THREADS_PER_JOB), MKL_NUM_THREADS=str(THREADS_PER_JOB))
+               OMP_NUM_THREADS=str(THREADS_PER_JOB), MKL_NUM_THREADS=str(THREADS_PER_JOB),
+               OMP_WAIT_POLICY="PASSIVE")  # idle OpenMP threads sleep: no spinning on a shared machine
     budget = budgets.notebook_budget(assignment)
     try:
         result = run_nbgrader(["autograde", assignment, f"--student={student}", "--create", "--force"],

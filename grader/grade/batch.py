@@ -377,7 +377,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown assignment(s) {unknown}; choose from {assignments()}")
     from grader.author.record import refuse_if_stale
 
-    refuse_if_stale(names)  # answers recorded from other course sources: exits naming `make references ASSIGNMENT=...`
+    refuse_if_stale(names, kinds=("hidden",))  # answers recorded from other course sources: exits naming `make references ASSIGNMENT=...`
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
     from vaelab.runtime import cpu_budget

@@ -150,7 +150,16 @@ def _remove_roots_of_dead_batches() -> None:
     for stale in Path(tempfile.gettempdir()).glob("vaelab-kernels-*-*"):
         owner = stale.name.split("-")[2]
         if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
-            shutil.rmtree(stale, ignore_errors=True)
+            _remove_tree(stale)
+
+
+def _remove_tree(folder: Path) -> None:
+    """A kernel home or a batch's kernel root, with the capped mounts in it."""
+    from grader.sandbox.kernel_launcher import unmount_below
+
+    with contextlib.suppress(OSError):
+        unmount_below(folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _kernel_root() -> Path:
@@ -166,6 +175,22 @@ def _kernel_root() -> Path:
 
 
 TMP_MB = int(os.environ.get("VAELAB_KERNEL_TMP_MB", "256"))
+# The disk cap of a kernel's home (its only writable space besides /tmp and /dev/shm): size and files.
+HOME_MB = int(os.environ.get("VAELAB_KERNEL_HOME_MB", "512"))
+HOME_FILES = int(os.environ.get("VAELAB_KERNEL_HOME_FILES", "10000"))
+
+
+def home_cap() -> str:
+    """How a kernel's home is capped here: "tmpfs" (a size- and file-capped
+    mount the grader, the machine's root, puts on each home before its
+    kernel starts), else "fsize" (RLIMIT_FSIZE: no file past HOME_MB, but no
+    cap on the total: a process that is not root cannot mount on the host,
+    and a mount made in the kernel's own namespace would vanish with the
+    recorded outputs on it)."""
+    from grader.sandbox.kernel_launcher import real_root
+
+    prefix, _ = isolation()
+    return "tmpfs" if HOME_MB > 0 and prefix == _NAMESPACES[0] and real_root() else "fsize"
 
 
 @functools.lru_cache(maxsize=1)
@@ -181,55 +206,138 @@ def allowed_paths() -> tuple:
     return tuple(dict.fromkeys([*default_allow(), str(package)]))
 
 
-def sandbox_spec(rootfs: Path) -> dict:
-    return {"rootfs": str(rootfs), "allow": list(allowed_paths()), "tmp_mb": TMP_MB}
+def sandbox_spec(rootfs: Path, capped_home: bool = False) -> dict:
+    spec = {"rootfs": str(rootfs), "allow": list(allowed_paths()), "tmp_mb": TMP_MB}
+    if capped_home:  # the kernel refuses to start on a home that is not its capped mount
+        spec["home_mb"] = HOME_MB
+    return spec
 
 
 def _launcher_sandbox_args(rootfs: Path, spec: dict | None = None) -> list:
     spec = spec or sandbox_spec(rootfs)
     return ["--rootfs", spec["rootfs"], *itertools.chain.from_iterable(("--allow", p) for p in spec["allow"]),
-            "--tmp-mb", str(spec["tmp_mb"])]
+            "--tmp-mb", str(spec["tmp_mb"]), *(["--home-mb", str(spec["home_mb"])] if spec.get("home_mb") else [])]
 
 
 PIDS_PER_KERNEL = int(os.environ.get("VAELAB_KERNEL_PIDS", "512"))
-_CGROUPS: list = []  # [{controller: batch folder}] once per batch ({} where none could be made)
+_CGROUPS: list = []  # [{"dirs": {controller: batch folder}, "back": {...}, "version": 1 | 2}] once per batch
+V2_CONTROLLERS = ("memory", "pids", "cpu")
+V2_LEAF = "vaelab-leaf"
+
+
+def _batch_cgroups_v1(name: str) -> dict:
+    from grader.sandbox.kernel_launcher import cgroup_dirs
+
+    made = {}
+    for controller, folder in cgroup_dirs().items():
+        _remove_cgroups_of_dead_batches(Path(folder))
+        try:
+            os.mkdir(os.path.join(folder, name), 0o755)
+            made[controller] = os.path.join(folder, name)
+        except OSError:
+            pass
+    return made
+
+
+def batch_cgroup_v2(own: str, name: str) -> tuple:
+    """A batch cgroup under ``own`` (this process's folder in the unified
+    hierarchy), whose children each get memory.max, pids.max and cpu.max:
+    ``(batch folder, leaf folder)``, or ``(None, why not)``.
+
+    The rules followed are those of the kernel's cgroup v2 documentation
+    (Documentation/admin-guide/cgroup-v2.rst): a controller can be enabled in
+    a cgroup's ``cgroup.subtree_control`` only if the cgroup's
+    ``cgroup.controllers`` lists it ("Top-down Constraint"), and only while
+    the cgroup holds no process, unless it is the root ("No Internal Process
+    Constraint"); a process moves by writing its PID to the target's
+    ``cgroup.procs`` ("Organizing Processes"). So every process of ``own``
+    (the grader, its zygote, judges) first moves into the leaf ``own/vaelab-leaf``,
+    then ``own`` and the batch folder enable the three controllers for their
+    children. Every change goes through kernel_launcher.CGFS, which a test
+    replaces with a simulation of these rules on a fake tree."""
+    from grader.sandbox import kernel_launcher as kl
+
+    fs = kl.CGFS
+    try:
+        available = fs.read(os.path.join(own, "cgroup.controllers")).split()
+        missing = [c for c in V2_CONTROLLERS if c not in available]
+        if missing:
+            return None, f"cgroup v2 without {', '.join(missing)} delegated to {own}"
+        enabled = fs.read(os.path.join(own, "cgroup.subtree_control")).split()
+        leaf = own
+        if any(c not in enabled for c in V2_CONTROLLERS):
+            leaf = os.path.join(own, V2_LEAF)
+            if not os.path.isdir(leaf):
+                fs.mkdir(leaf)
+            for pid in fs.read(os.path.join(own, "cgroup.procs")).split():
+                with contextlib.suppress(OSError):  # a process that ended meanwhile
+                    fs.write(os.path.join(leaf, "cgroup.procs"), pid)
+            fs.write(os.path.join(own, "cgroup.subtree_control"), " ".join("+" + c for c in V2_CONTROLLERS))
+        else:  # controllers already on for the children: the grader already sits in a leaf beside them
+            leaf = os.path.join(own, V2_LEAF) if os.path.isdir(os.path.join(own, V2_LEAF)) else own
+        batch = os.path.join(own, name)
+        fs.mkdir(batch)
+        fs.write(os.path.join(batch, "cgroup.subtree_control"), " ".join("+" + c for c in V2_CONTROLLERS))
+        return batch, leaf
+    except OSError as err:
+        return None, f"cgroup v2 at {own} is not writable here ({err.strerror or err})"
 
 
 def _batch_cgroups() -> dict:
-    """controller -> a cgroup folder of this batch's, under the grader's own
-    cgroup, in which each kernel gets a cgroup of its own (memory, pids, CPU
-    for the kernel's whole process tree). {} where the grader cannot make
-    them (cgroup v2, or not root): the per-process caps still apply."""
-    from grader.sandbox.kernel_launcher import cgroup_dirs, real_root
+    """{"dirs": controller -> a cgroup folder of this batch's, "back": where a
+    process that leaves a kernel's cgroup goes, "version": 1 or 2}: under the
+    grader's own cgroup, in which each kernel gets a cgroup of its own
+    (memory, pids, CPU for the kernel's whole process tree). cgroup v1 where
+    its hierarchies have the memory and pids controllers, else the unified
+    hierarchy (v2) where the grader may write its own subtree. {"dirs": {}}
+    where the grader cannot make them (not root): the per-process caps still apply."""
+    from grader.sandbox.kernel_launcher import cgroup2_dir, cgroup_dirs, real_root
 
     with _lock:
         if _CGROUPS:
             return _CGROUPS[0]
-        made = {}
-        if real_root() and os.environ.get("VAELAB_KERNEL_CGROUPS", "").lower() not in ("off", "0", "no"):
+        made = {"dirs": {}, "back": {}, "version": 0, "why": "not the machine's root"}
+        if os.environ.get("VAELAB_KERNEL_CGROUPS", "").lower() in ("off", "0", "no"):
+            made["why"] = "switched off (VAELAB_KERNEL_CGROUPS=off)"
+        elif real_root():
             name = f"vaelab-batch-{os.getpid()}-{os.urandom(3).hex()}"
             _clean_at_exit()
-            for controller, folder in cgroup_dirs().items():
-                _remove_cgroups_of_dead_batches(Path(folder))
-                try:
-                    os.mkdir(os.path.join(folder, name), 0o755)
-                    made[controller] = os.path.join(folder, name)
-                except OSError:
-                    pass
+            v1 = cgroup_dirs()
+            if "memory" in v1 and "pids" in v1:
+                made.update(dirs=_batch_cgroups_v1(name), version=1, why="")
+            else:
+                own = cgroup2_dir()
+                if own is None:
+                    made["why"] = "no cgroup v1 memory/pids hierarchy and no cgroup2 mount"
+                else:
+                    _remove_cgroups_of_dead_batches(Path(own))
+                    batch, leaf = batch_cgroup_v2(own, name)
+                    if batch is None:
+                        made["why"] = leaf
+                    else:
+                        made.update(dirs={"unified": batch}, back={"unified": leaf}, version=2, why="")
         _CGROUPS.append(made)
         return made
 
 
 def cgroup_spec(cpus: int = 1) -> dict | None:
-    """What a kernel's cgroups are made of: the batch folders and the limits."""
+    """What a kernel's cgroups are made of: the batch folders, the limits and
+    (cgroup v2) the leaf its starter returns to."""
     from grader.sandbox import limits as sandbox
 
-    dirs = _batch_cgroups()
+    made = _batch_cgroups()
+    dirs = made["dirs"]
     if not dirs:
         return None
     cap_mb = sandbox._memory_cap_mb()
+    quota = max(1, int(cpus)) * 100_000
+    if made["version"] == 2:
+        unified = {"pids.max": PIDS_PER_KERNEL, "cpu.max": f"{quota} 100000"}
+        if cap_mb > 0:
+            unified["memory.max"] = cap_mb * 2**20
+        return {"dirs": dirs, "limits": {"unified": unified}, "back": made["back"]}
     limits = {"pids": {"pids.max": PIDS_PER_KERNEL},
-              "cpu": {"cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": max(1, int(cpus)) * 100_000}}
+              "cpu": {"cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": quota}}
     if cap_mb > 0:
         limits["memory"] = {"memory.limit_in_bytes": cap_mb * 2**20}
     return {"dirs": dirs, "limits": {k: v for k, v in limits.items() if k in dirs}}
@@ -254,16 +362,17 @@ def _remove_cgroups_of_dead_batches(parent: Path) -> None:
 
 def sweep_dead_batches() -> None:
     """Remove what graders that are gone left behind: kernel homes and batch cgroups."""
-    from grader.sandbox.kernel_launcher import cgroup_dirs
+    from grader.sandbox.kernel_launcher import cgroup2_dir, cgroup_dirs
 
     _remove_roots_of_dead_batches()
-    for folder in cgroup_dirs().values():
-        _remove_cgroups_of_dead_batches(Path(folder))
+    for folder in [*cgroup_dirs().values(), cgroup2_dir()]:
+        if folder:
+            _remove_cgroups_of_dead_batches(Path(folder))
 
 
 def _remove_batch_cgroups() -> None:
     with _lock:
-        made = _CGROUPS[0] if _CGROUPS else {}
+        made = _CGROUPS[0]["dirs"] if _CGROUPS else {}
         _CGROUPS.clear()
     for folder in made.values():
         _remove_cgroup_tree(Path(folder))
@@ -402,7 +511,7 @@ def cleanup(kill: bool = False) -> None:
         _stop_zygote(proc)
     with _lock:
         for root in _ROOT_DIR:
-            shutil.rmtree(root, ignore_errors=True)
+            _remove_tree(root)
         _ROOT_DIR.clear()
     _remove_batch_cgroups()
 
@@ -457,6 +566,11 @@ def prepare(work: Path, assignment: str, cpus: int = 1) -> dict:
     """Kernelspec and kernel home (:func:`home_of`) for one grading attempt; returns the env to add."""
     home = home_of(work)
     home.mkdir(mode=0o700)
+    capped = home_cap() == "tmpfs"
+    if capped:
+        from grader.sandbox.kernel_launcher import mount_home
+
+        mount_home(home, HOME_MB, HOME_FILES)
     for sub in ("inputs", "results", "cache", "tmp", ".matplotlib", ".ipython"):
         (home / sub).mkdir()
     shutil.copy(_inputs_file(assignment), home / "inputs" / f"{assignment}.pt")
@@ -465,7 +579,9 @@ def prepare(work: Path, assignment: str, cpus: int = 1) -> dict:
         shutil.copy(cached, home / "cache" / cached.name)
     prefix, _ = isolation()
     argv = [*prefix, sys.executable, str(LAUNCHER), "--home", str(home)]
-    walls, cgroups = sandbox_spec(_rootfs()), cgroup_spec(cpus)
+    if not capped and HOME_MB > 0:
+        argv += ["--file-mb", str(HOME_MB)]
+    walls, cgroups = sandbox_spec(_rootfs(), capped), cgroup_spec(cpus)
     if prefix:
         argv += [*itertools.chain.from_iterable(("--hide", p) for p in _HIDDEN),
                  "--kernels-root", str(_kernel_root()), "--drop-capabilities", *_launcher_sandbox_args(None, walls)]
@@ -489,7 +605,7 @@ def prepare(work: Path, assignment: str, cpus: int = 1) -> dict:
 
 
 def remove_home(work: Path) -> None:
-    shutil.rmtree(home_of(work), ignore_errors=True)
+    _remove_tree(home_of(work))
 
 
 @functools.lru_cache(maxsize=None)
@@ -659,10 +775,17 @@ def describe() -> dict:
         from grader.sandbox.kernel_launcher import real_root
 
         user = "its own unprivileged user" if real_root() else "the user namespace's root"
-        cgroups = _batch_cgroups()  # made here if no kernel has asked yet: the line says what kernels will get
-        caps = (f"one cgroup per kernel ({', '.join(sorted(cgroups))})" if cgroups else "per-process caps only")
+        made = _batch_cgroups()  # made here if no kernel has asked yet: the line says what kernels will get
+        if made["version"] == 2:
+            caps = "one cgroup v2 per kernel (memory.max, pids.max, cpu.max)"
+        elif made["dirs"]:
+            caps = f"one cgroup v1 per kernel ({', '.join(sorted(made['dirs']))})"
+        else:
+            caps = f"per-process caps only ({made.get('why') or 'no cgroup could be made'})"
+        disk = (f"its home a tmpfs of {HOME_MB} MB and {HOME_FILES} files" if home_cap() == "tmpfs" else
+                f"no file of its home past {HOME_MB} MB (RLIMIT_FSIZE; no total cap: not root)")
         kernel = (f"private mount + PID namespaces, an allow-list root ({len(allowed_paths())} read-only paths, "
-                  f"its home, private /tmp and /dev/shm of {TMP_MB} MB), {user}, no capabilities, {caps}")
+                  f"{disk}, private /tmp and /dev/shm of {TMP_MB} MB), {user}, no capabilities, {caps}")
         with _lock:
             started = list(_ZYGOTE)
         why = started[0][2] if started else _zygote_wanted()

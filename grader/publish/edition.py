@@ -351,7 +351,7 @@ progress: $(STAMP)
 """
 
 PYPROJECT = """[build-system]
-requires = ["setuptools>=64"]
+requires = ["setuptools>=77"]
 build-backend = "setuptools.build_meta"
 
 [project]
@@ -359,14 +359,14 @@ name = "vaelab"
 version = "{version}"
 description = "Helper library for the open course on Variational Autoencoders"
 requires-python = ">=3.10"
-license = {{ text = "MIT" }}
+license = "MIT"
 dependencies = {dependencies}
 
 [tool.setuptools.packages.find]
 where = ["source_lib"]
 
 [tool.setuptools.package-data]
-vaelab = ["references/*.pt"]
+vaelab = ["references/*.pt", "checkpoints/*.pt"]
 """
 
 LICENSE = """MIT License

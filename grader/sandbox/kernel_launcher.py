@@ -2,14 +2,15 @@
 worker's ``python3`` kernelspec, written by grader/grade/seal.py).
 
     [unshare --mount --pid ...] python kernel_launcher.py --home DIR
-        [--rootfs DIR --allow PATH ... --tmp-mb N --cgroups JSON]
+        [--rootfs DIR --allow PATH ... --tmp-mb N --home-mb N --cgroups JSON] [--file-mb N]
         [--hide PATH ...] [--kernels-root DIR] --drop-capabilities PYTHON CONNECTION_FILE
 
 Inside a private mount and PID namespace (when ``unshare`` put it there):
 the process joins a cgroup of its own (``--cgroups``), hands the home to a
 fresh unprivileged user (when the grader is the machine's root), builds an
 allow-list file system on --rootfs (:func:`build_root`: the --allow paths
-read-only, the home writable, a private /tmp and /dev/shm) and pivots into
+read-only, the home writable (with --home-mb it must be the capped mount
+the grader made on it: seal.prepare), a private /tmp and /dev/shm) and pivots into
 it. ipykernel is then started through ``setpriv`` as that user, with every
 capability dropped and no way to gain one, so the kernel can neither undo
 the mounts nor look at other processes. This script stays as the
@@ -152,26 +153,74 @@ def cgroup_dirs(controllers=("memory", "pids", "cpu")) -> dict:
     return found
 
 
-def enter_cgroup(cgroups: dict, limits: dict) -> list:
+def cgroup2_dir(cgroup_file="/proc/self/cgroup", mountinfo="/proc/self/mountinfo") -> str | None:
+    """This process's own folder in the unified (cgroup v2) hierarchy: its
+    ``0::PATH`` line of /proc/self/cgroup under the cgroup2 mount whose root
+    holds it; None where no cgroup2 file system is mounted here."""
+    try:
+        with open(cgroup_file) as fh:
+            path = next((line.rstrip("\n")[3:] for line in fh if line.startswith("0::")), None)
+        with open(mountinfo) as fh:
+            mounts = [line.split() for line in fh]
+    except OSError:
+        return None
+    if path is None:
+        return None
+    for fields in mounts:
+        dash = fields.index("-")
+        root, point = fields[3], fields[4].replace("\\040", " ")
+        if fields[dash + 1] == "cgroup2" and (path == root or path.startswith(root.rstrip("/") + "/")):
+            folder = os.path.join(point, path[len(root.rstrip("/")):].lstrip("/"))
+            if os.path.exists(os.path.join(folder, "cgroup.procs")):
+                return folder
+    return None
+
+
+class CgroupFS:
+    """The three operations every cgroup change here goes through (v1 and v2):
+    a test of the v2 rules replaces them with a simulation of cgroupfs
+    (tests/test_sandbox_walls.py, a fake tree in a temporary folder)."""
+
+    @staticmethod
+    def mkdir(path):
+        os.mkdir(path, 0o755)
+
+    @staticmethod
+    def write(path, value):
+        with open(path, "w") as fh:
+            fh.write(str(value))
+
+    @staticmethod
+    def read(path):
+        with open(path) as fh:
+            return fh.read()
+
+
+CGFS = CgroupFS
+
+
+def enter_cgroup(cgroups: dict, limits: dict, back: dict | None = None) -> list:
     """Move this process into a new cgroup of its own under each batch
     folder in ``cgroups`` (controller -> folder), with ``limits``
     (controller -> {file: value}), so the whole process tree that it starts
     shares one memory cap, one pid cap and one CPU quota. Returns what
     :func:`leave_cgroup` and :func:`remove_cgroup` need (descriptors opened
-    now, so they still work after the pivot)."""
+    now, so they still work after the pivot). ``back`` (controller ->
+    folder) is where :func:`leave_cgroup` returns: the batch folder itself
+    by default (cgroup v1); a leaf for cgroup v2, whose batch folder, having
+    controllers for its children, may hold no process."""
     name = f"kernel-{os.getpid()}-{secrets.token_hex(3)}"
     held = []
     for controller, batch in sorted(cgroups.items()):
         child = os.path.join(batch, name)
-        os.mkdir(child, 0o755)
+        CGFS.mkdir(child)
+        home = (back or {}).get(controller, batch)
         held.append((os.open(batch, os.O_RDONLY | os.O_DIRECTORY), name,
-                     os.open(os.path.join(batch, "cgroup.procs"), os.O_WRONLY)))
+                     os.open(os.path.join(home, "cgroup.procs"), os.O_WRONLY)))
         for key, value in limits.get(controller, {}).items():
-            with open(os.path.join(child, key), "w") as fh:
-                fh.write(str(value))
+            CGFS.write(os.path.join(child, key), value)
     for controller, batch in sorted(cgroups.items()):
-        with open(os.path.join(batch, name, "cgroup.procs"), "w") as fh:
-            fh.write(str(os.getpid()))
+        CGFS.write(os.path.join(batch, name, "cgroup.procs"), os.getpid())
     return held
 
 
@@ -272,13 +321,46 @@ def seal_mounts(home, hide=(), kernels_root=None, sandbox=None) -> None:
                proc=sandbox.get("proc", False))
 
 
+def is_mount(path) -> bool:
+    """Whether ``path`` is a mount point in this process's mount namespace."""
+    path = os.path.abspath(path)
+    with open("/proc/self/mountinfo") as fh:
+        return any(line.split()[4].replace("\\040", " ") == path for line in fh)
+
+
+def mount_home(home, size_mb: int, files: int) -> None:
+    """The disk cap of a kernel's writable space: a tmpfs of ``size_mb`` MB
+    and at most ``files`` files and folders, mounted by the grader on the
+    (empty) home before the kernel's namespace is made, so the kernel's copy
+    of the mount table has it, whichever way it starts. A write past it fails
+    in the kernel (ENOSPC) and nowhere else; the grader reads the recorded
+    outputs straight from it and unmounts it with the home."""
+    sys_mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV,
+              f"size={int(size_mb)}m,nr_inodes={int(files)},mode=700")
+
+
+def unmount_below(folder) -> None:
+    """Detach every mount at or below ``folder`` (deepest first)."""
+    folder = os.path.abspath(folder)
+    with open("/proc/self/mountinfo") as fh:
+        points = [line.split()[4].replace("\\040", " ") for line in fh]
+    for point in sorted({p for p in points if p == folder or p.startswith(folder + "/")}, key=len, reverse=True):
+        _libc.umount2(os.fsencode(point), MNT_DETACH)
+
+
 def enter_sandbox(home, hide=(), kernels_root=None, sandbox=None, cgroups=None) -> tuple:
     """What only a privileged process can do for a kernel, in this order: its
     cgroup (``cgroups``: {"dirs", "limits"}), its user (owner of ``home``),
     its file system (:func:`seal_mounts`). The caller then drops privileges
     and becomes the kernel. Returns ``(uid or None, held cgroups)``. Used by
     :func:`main` and by grader/sandbox/zygote.py, so both starts build one sandbox."""
-    held = enter_cgroup(cgroups["dirs"], cgroups["limits"]) if cgroups else []
+    if (sandbox or {}).get("home_mb") and not is_mount(home):
+        # the grader mounted a size-capped file system on the home before asking for this kernel; a
+        # process that does not see it (a mount namespace made apart from the grader's, where the
+        # mount did not propagate) would let the kernel write the host's disk: refuse, the caller
+        # starts the kernel the plain way, whose namespace is made after the mount
+        raise OSError(f"the kernel's home {home} is not its capped file system in this mount namespace")
+    held = enter_cgroup(cgroups["dirs"], cgroups["limits"], cgroups.get("back")) if cgroups else []
     uid = kernel_uid()
     give_home(home, uid)
     seal_mounts(home, hide, kernels_root, sandbox)
@@ -302,7 +384,7 @@ def default_allow() -> list:
 # The kernel's environment is built from this allow-list, never copied from the grader's:
 # an instructor's variables (a database URL with its password, tokens) stay out of it.
 KERNEL_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "TZ", "PYTHONUNBUFFERED",
-              "PYTHONHASHSEED", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+              "PYTHONHASHSEED", "MPLBACKEND", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
               "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "NUMEXPR_NUM_THREADS", "VAELAB_THREADS", "VAELAB_DEVICE",
               "VAELAB_DATA", "VAELAB_FULL_RUN", "NBGRADER_EXECUTION", "JPY_PARENT_PID", "JPY_SESSION_NAME",
               "CUDA_VISIBLE_DEVICES", "PYDEVD_DISABLE_FILE_VALIDATION")
@@ -329,6 +411,8 @@ def main() -> None:
     parser.add_argument("--rootfs", default=None)
     parser.add_argument("--allow", action="append", default=[])
     parser.add_argument("--tmp-mb", type=int, default=256)
+    parser.add_argument("--home-mb", type=int, default=0, help="the home is a capped mount of that size (checked)")
+    parser.add_argument("--file-mb", type=int, default=0, help="RLIMIT_FSIZE where the home has no capped mount")
     parser.add_argument("--cgroups", default=None, help="JSON: {dirs: {controller: folder}, limits: {...}}")
     parser.add_argument("--drop-capabilities", action="store_true")
     parser.add_argument("python")
@@ -346,11 +430,17 @@ def main() -> None:
 
         uid, _ = enter_sandbox(home, args.hide, args.kernels_root,
                                {"rootfs": args.rootfs, "allow": args.allow, "tmp_mb": args.tmp_mb,
-                                "proc": os.getpid() == 1}, json.loads(args.cgroups) if args.cgroups else None)
+                                "proc": os.getpid() == 1, "home_mb": args.home_mb}, json.loads(args.cgroups) if args.cgroups else None)
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         user = ["--reuid", str(uid), "--regid", str(uid), "--clear-groups"] if uid is not None else []
         kernel = [setpriv, *user, "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all",
                   "--no-new-privs", "--", *kernel]
+    if args.file_mb > 0:  # no capped mount could be had: no file of the kernel's grows past it
+        import resource
+
+        cap = args.file_mb * 2**20
+        resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # inherited through exec: a write fails, nothing dies
     os.chdir(home)
     if os.getpid() != 1:
         os.execve(kernel[0], kernel, env)

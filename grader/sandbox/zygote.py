@@ -15,7 +15,10 @@ before any student code runs:
    nbgrader and nothing else;
 2. it enters a private mount namespace and pivots into the same
    allow-list root (``kernel_launcher.build_root``): the Python environment
-   and vaelab read-only, its own home, a private /tmp and /dev/shm, and
+   and vaelab read-only, its own home (the size- and file-capped tmpfs
+   the grader mounted on it before the request; a handler that does not see
+   that mount refuses, and the client starts the kernel the plain way), a
+   private /tmp and /dev/shm, and
    nothing else of the machine (no answers, solutions, grading folders,
    other kernels' homes, other checkouts, nor this socket);
 3. it creates a PID namespace whose first process (the namespace's init)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["autograd_graph", "image_grid", "loss_curves", "manifold", "latent_scatter"]
+__all__ = ["autograd_graph", "image_grid", "loss_curves", "manifold", "latent_scatter", "path_comparison"]
 
 
 def _walk(tensor, names):
@@ -103,12 +103,29 @@ def image_grid(images, nrow: int | None = None, titles=None, title: str = "", sc
     return fig
 
 
-def loss_curves(history: dict, ylabel: str = "negative ELBO (nats)", title: str = ""):
-    """Plot each named series of ``history`` (lists of numbers per epoch)."""
+def loss_curves(history: dict, ylabel: str = "negative ELBO (nats)", title: str = "", skip: int = 0):
+    """Plot each named series of ``history`` (lists of numbers per epoch).
+
+    ``skip`` epochs at the start are drawn but do not set the y-range: the
+    first epochs of a VAE sit a hundred nats or more above the rest and would
+    flatten every later epoch. The legend names what is off the scale."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, values in history.items():
-        if len(values) and not name.startswith("_"):
-            ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=name)
+    series = {name: np.asarray(values, dtype=float) for name, values in history.items()
+              if len(values) and not name.startswith("_")}
+    kept = np.concatenate([v[skip:] if len(v) > skip else v for v in series.values()]) if series else np.array([])
+    low, high = (float(kept.min()), float(kept.max())) if len(kept) else (0.0, 1.0)
+    pad = 0.08 * (high - low or abs(high) or 1.0)
+    for name, values in series.items():
+        off = [(i + 1, v) for i, v in enumerate(values[:skip])
+               if skip and len(values) > skip and not low - pad <= v <= high + pad]
+        label = name
+        if len(off) == 1:
+            label += f" (epoch {off[0][0]}: {off[0][1]:.0f}, off the scale)"
+        elif off:
+            label += f" (epochs {off[0][0]}–{off[-1][0]} off the scale, up to {max(v for _, v in off):.0f})"
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=label)
+    if skip and len(kept):
+        ax.set_ylim(low - pad, high + pad)
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.legend()
     ax.grid(alpha=0.3)
@@ -141,4 +158,50 @@ def latent_scatter(z, labels, title: str = ""):
     ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def path_comparison(decode, pairs, typical=None, title: str = ""):
+    """Compare latent paths between pairs of codes.
+
+    ``pairs`` is a list of ``(caption, {path name: (steps, d) tensor})``.
+    Left: one row of decoded Bernoulli means per path, labelled with the
+    pair's caption and the path's name. Right: the norm of ``z`` along every
+    path (one colour per path kind, one line style per pair), with the band
+    ``typical = (low, high)`` of the norms of real digits' codes shaded."""
+    rows = [(caption, name, path) for caption, paths in pairs for name, path in paths.items()]
+    steps = max(len(path) for _, _, path in rows)
+    fig = plt.figure(figsize=(0.75 * steps + 5.2, 0.8 * len(rows) + 0.9))
+    outer = fig.add_gridspec(1, 2, width_ratios=[0.75 * steps, 4.2], wspace=0.28)
+    strips = outer[0].subgridspec(len(rows), steps, wspace=0.04, hspace=0.12)
+    with torch.no_grad():
+        for r, (caption, name, path) in enumerate(rows):
+            images = torch.sigmoid(decode(torch.as_tensor(path, dtype=torch.float32))).cpu().reshape(-1, 28, 28)
+            for c in range(steps):
+                ax = fig.add_subplot(strips[r, c])
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+                if c < len(images):
+                    ax.imshow(images[c].numpy(), cmap="gray_r", vmin=0, vmax=1)
+                if c == 0:
+                    ax.set_ylabel(f"{caption}\n{name}", rotation=0, ha="right", va="center", fontsize=8)
+    ax = fig.add_subplot(outer[1])
+    styles = ["-", "--", ":", "-."]
+    colours = {}
+    for r, (caption, name, path) in enumerate(rows):
+        pair_index = [c for c, _ in pairs].index(caption)
+        colour = colours.setdefault(name, f"C{len(colours)}")
+        norms = torch.as_tensor(path).detach().float().norm(dim=1).cpu().numpy()
+        ax.plot(np.linspace(0, 1, len(norms)), norms, styles[pair_index % len(styles)], color=colour, marker="o", ms=3,
+                label=f"{name}, {caption}")
+    if typical is not None:
+        ax.axhspan(*typical, color="0.85", zorder=0, label="norms of test digits' codes (5–95 %)")
+    ax.set(xlabel="position t along the path", ylabel="‖z‖", title="norm of z along each path")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
     return fig

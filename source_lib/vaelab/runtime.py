@@ -9,7 +9,8 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["get_device", "seed_everything", "progress", "autograding", "pick", "cpu_budget", "configure_threads"]
+__all__ = ["get_device", "seed_everything", "progress", "autograding", "pick", "short_run", "cpu_budget",
+           "configure_threads"]
 
 
 def _read(path: str) -> str | None:
@@ -195,6 +196,16 @@ def autograding() -> bool:
 def pick(normal, short):
     """``short`` while autograding, ``normal`` otherwise: ``epochs = pick(10, 1)``."""
     return short if autograding() else normal
+
+
+def short_run(config: dict, **short) -> dict:
+    """``config`` with the entries of ``short`` replacing its own while
+    autograding, ``config`` itself otherwise: the grader's short run lives
+    here, not in an ``if`` in the student's set-up cell::
+
+        CONFIG = short_run(CONFIG, epochs=1, sweep_epochs=1)
+    """
+    return {**config, **short} if autograding() else config
 
 
 def progress(iterable=None, **kwargs):

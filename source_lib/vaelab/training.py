@@ -19,7 +19,8 @@ from .data import binarize as binarize_batch
 from .data import cache_dir
 from .runtime import get_device, progress
 
-__all__ = ["fit", "evaluate", "evaluate_parts", "make_optimizer", "save_checkpoint", "load_checkpoint", "checkpoint_path"]
+__all__ = ["fit", "evaluate", "evaluate_parts", "make_optimizer", "save_checkpoint", "load_checkpoint", "checkpoint_path",
+           "bundled_checkpoint"]
 
 
 def make_optimizer(parameters, lr: float = 1e-3) -> torch.optim.Optimizer:
@@ -92,7 +93,7 @@ def fit(model, train_step, x_train, x_test=None, *, loss_fn=None, epochs: int = 
     steps_per_epoch = (n + batch_size - 1) // batch_size
     gen = torch.Generator(device=device).manual_seed(seed)
     history = {"train": [], "test": [], "seconds": []}
-    bar = progress(total=epochs * steps_per_epoch, desc=desc, unit="step")
+    bar = None  # made after the first step succeeds: a TODO that raises leaves no empty bar behind
     for epoch in range(epochs):
         start = time.perf_counter()
         order = torch.randperm(n, device=device, generator=gen)
@@ -103,6 +104,8 @@ def fit(model, train_step, x_train, x_test=None, *, loss_fn=None, epochs: int = 
                 xb = binarize_batch(xb, gen, check=False)
             loss = train_step(model, optimizer, xb)
             running += loss.detach()
+            if bar is None:
+                bar = progress(total=epochs * steps_per_epoch, desc=desc, unit="step")
             bar.update(1)
             if refresh and step % refresh == refresh - 1:
                 bar.set_postfix(epoch=epoch + 1, loss=f"{float(running) / (step + 1):.2f}")
@@ -115,9 +118,11 @@ def fit(model, train_step, x_train, x_test=None, *, loss_fn=None, epochs: int = 
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         history["seconds"].append(time.perf_counter() - start)
-        bar.set_postfix(epoch=epoch + 1, train=f"{history['train'][-1]:.2f}",
-                        **({"test": f"{history['test'][-1]:.2f}"} if history["test"] else {}))
-    bar.close()
+        if bar is not None:
+            bar.set_postfix(epoch=epoch + 1, train=f"{history['train'][-1]:.2f}",
+                            **({"test": f"{history['test'][-1]:.2f}"} if history["test"] else {}))
+    if bar is not None:
+        bar.close()
     model.eval()
     return history
 
@@ -129,12 +134,25 @@ def checkpoint_path(name: str) -> Path:
     return folder / f"{name}.pt"
 
 
-def save_checkpoint(path, model, history=None, **config) -> Path:
+def bundled_checkpoint(name: str) -> Path:
+    """A small trained model that ships with vaelab (``vaelab/checkpoints/<name>.pt``,
+    weights stored in float16), so that a notebook opened without the one that
+    trains it (04 without 03) starts in seconds instead of training for minutes.
+
+    ``vae_latent20``: assignment 04's ``TrainedVAE(20, 400)`` trained as assignment 03 trains
+    it (embedded digits, seed 0, 60 epochs, Adam 1e-3, batch 128, dynamic binarization);
+    ``vae_latent2``: ``TrainedVAE(2, 400)`` trained as 04's 2-D cell does (seed 1, 25 epochs)."""
+    return Path(__file__).with_name("checkpoints") / f"{name}.pt"
+
+
+def save_checkpoint(path, model, history=None, dtype=None, **config) -> Path:
     """Save weights, training history and the constructor arguments needed to
-    rebuild the model; written atomically."""
+    rebuild the model; written atomically. ``dtype`` (e.g. ``torch.float16``)
+    stores the floating-point weights smaller; loading casts them back."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    cast = (lambda v: v.to(dtype) if dtype is not None and v.is_floating_point() else v)
+    payload = {"state_dict": {k: cast(v.detach().cpu()) for k, v in model.state_dict().items()},
                "history": history or {}, "config": config}
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)

@@ -20,15 +20,21 @@ def public():
             case("symbolic μ_q, σ_q, μ_p, σ_p", mq, sq, mp, sp_),
             case("N(2,1) vs N(0,1)", sp.Integer(2), sp.Integer(1), sp.Integer(0), sp.Integer(1)),
             case("N(0,e²) vs N(0,1)", sp.Integer(0), sp.E, sp.Integer(0), sp.Integer(1)),
+            # edge classes the hidden cases use: a negative mean, rationals, standard deviations as expressions
+            case("N(1/2, (2σ)²) vs N(−1, (σ + τ)²): a negative mean, σ's as expressions", sp.Rational(1, 2), 2 * sq,
+                 sp.Integer(-1), sq + sp_),
         ]},
         "kl_standard_normal": {"kind": "call", "cases": [
             case("batch 4, latent 3", _gauss(1, 4, 3), _gauss(2, 4, 3, scale=0.5)),
             case("μ = 0, log σ² = 0 gives KL 0", torch.zeros(2, 5), torch.zeros(2, 5)),
+            case("batch 3, latent 1, float64", _gauss(7, 3, 1, dtype=torch.float64), _gauss(8, 3, 1, dtype=torch.float64)),
         ]},
         "elbo_linear_gaussian": {"kind": "sympy", "cases": [
             case("all symbols", x, w, b, s2, m, v),
             case("x=1, w=2, b=0, σ²=1/2, m=1/3, v=1/4", sp.Integer(1), sp.Integer(2), sp.Integer(0),
                  sp.Rational(1, 2), sp.Rational(1, 3), sp.Rational(1, 4)),
+            case("w = 0 (the latent is ignored), negative x and m", sp.Integer(-1), sp.Integer(0), sp.Integer(2),
+                 sp.Integer(1), sp.Rational(-1, 2), sp.Integer(3)),
         ]},
     }
 

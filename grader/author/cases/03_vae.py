@@ -63,7 +63,10 @@ def public():
         "predict_iwae_vs_k": {"kind": "choice", "cases": [case("your prediction", ["a", "b", "c", "d"])]},
         "predict_latent_size": {"kind": "choice", "cases": [case("your prediction", ["a", "b", "c", "d"])]},
         "VAE": {"kind": "vae", "cases": [vae_case("latent 3, hidden 16, batch 4", 3, 16, 4, seed=1)]},
-        "negative_elbo": {"kind": "call", "cases": [elbo_case("batch 4, latent 3", 4, 3, seed=2, logit_scale=2.0)]},
+        "negative_elbo": {"kind": "bernoulli_loss", "cases": [
+            elbo_case("batch 4, latent 3", 4, 3, seed=2, logit_scale=2.0),
+            elbo_case("batch 3, latent 6, float64", 3, 6, seed=6, dtype=torch.float64, logit_scale=1.5),
+        ]},
         "train_step": {"kind": "train_step", "cases": [
             case("linear VAE, latent 3, batch 64, 40 steps", 3, 0, binary_images(64, 3), 40, 1e-2)]},
         "iwae_bound": {"kind": "iwae", "cases": [
@@ -82,7 +85,7 @@ def hidden():
             vae_case("latent 5, hidden 24, batch 7", 5, 24, 7, seed=11),
             vae_case("latent 2, hidden 9, batch 13", 2, 9, 13, seed=12),
         ]},
-        "negative_elbo": {"kind": "call", "cases": [
+        "negative_elbo": {"kind": "bernoulli_loss", "cases": [
             elbo_case("batch 97, latent 7", 97, 7, seed=13),
             # moderate logits keep a correct 1e-6 stabiliser far inside the tolerance, and 8 latents
             # put the KL's usual mistakes far outside it

@@ -49,8 +49,11 @@ def _z(seed, d, dtype=torch.float32):
 def public():
     return {
         "sample_prior": {"kind": "prior", "cases": [prior_case("latent 3, n = 4000", 3, 0, 4000)]},
-        "interpolate": {"kind": "call", "cases": [case("latent 3, 5 steps", _z(1, 3), _z(2, 3), 5)]},
-        "latent_grid": {"kind": "call", "cases": [case("n = 4", 4)]},
+        "interpolate": {"kind": "call", "cases": [
+            case("latent 3, 5 steps", _z(1, 3), _z(2, 3), 5),
+            case("float64, latent 2, 3 steps", _z(3, 2, torch.float64), _z(4, 2, torch.float64), 3),
+        ]},
+        "latent_grid": {"kind": "call", "cases": [case("n = 4", 4), case("n = 1 (a single point)", 1)]},
         "CVAE": {"kind": "cvae", "cases": [cvae_case("latent 3, hidden 16, batch 4", 3, 16, 4, seed=3)]},
     }
 
@@ -63,6 +66,6 @@ def hidden():
             case("latent 2, 2 steps (just the endpoints)", _z(13, 2), _z(14, 2), 2),
             case("float64, 6 steps", _z(15, 4, torch.float64), _z(16, 4, torch.float64), 6),
         ]},
-        "latent_grid": {"kind": "call", "cases": [case("n = 7", 7), case("n = 1", 1)]},
+        "latent_grid": {"kind": "call", "cases": [case("n = 7", 7), case("n = 2 (the two tails only)", 2)]},
         "CVAE": {"kind": "cvae", "cases": [cvae_case("latent 5, hidden 20, batch 9", 5, 20, 9, seed=13)]},
     }

@@ -18,11 +18,11 @@ def _images(n, d, seed, p=0.3, dtype=torch.float32):
     return torch.bernoulli(torch.full((n, d), p), generator=_gen(seed)).to(dtype)
 
 
-def gaussian_case(label, batch, d, seed, logvar_shape, dtype=torch.float32):
+def gaussian_case(label, batch, d, seed, logvar_shape, dtype=torch.float32, logvar_centre=-1.5):
     g = _gen(seed)
     x = torch.rand(batch, d, generator=g, dtype=torch.float64).to(dtype)
     mean = torch.rand(batch, d, generator=g, dtype=torch.float64).to(dtype)
-    logvar = (0.8 * torch.randn(tuple(logvar_shape), generator=g, dtype=torch.float64) - 1.5).to(dtype)
+    logvar = (0.8 * torch.randn(tuple(logvar_shape), generator=g, dtype=torch.float64) + logvar_centre).to(dtype)
     return case(label, x, mean, logvar)
 
 
@@ -64,17 +64,23 @@ def public():
         "gaussian_log_likelihood": {"kind": "call", "cases": [
             gaussian_case("batch 4, 784 pixels, one variance per pixel", 4, 784, 1, (784,)),
             gaussian_case("batch 3, 10 pixels, a variance per image and pixel", 3, 10, 2, (3, 10)),
+            gaussian_case("batch 2, 6 pixels, one variance for all (a 0-d logvar), float64", 2, 6, 3, (),
+                          dtype=torch.float64),
+            gaussian_case("batch 3, 8 pixels, one wide variance per pixel (logvar > 0)", 3, 8, 4, (8,),
+                          logvar_centre=2.5),
         ]},
         "naive_log_px": {"kind": "naive", "cases": [
             naive_case("decoder that ignores z, batch 3, S = 10", 2, 0, _images(3, 784, 3), 10, 4, constant=True),
             naive_case("linear decoder, latent 2, batch 4, S = 2,000", 2, 0, _images(4, 784, 5), 2000, 6),
         ]},
-        "beta_negative_elbo": {"kind": "call", "cases": [
+        "beta_negative_elbo": {"kind": "beta_bernoulli_loss", "cases": [
             elbo_case("batch 4, latent 3, beta = 4", 4, 3, 7, 4.0),
             elbo_case("batch 2, latent 5, beta = 0.1", 2, 5, 8, 0.1),
+            elbo_case("batch 3, latent 4, beta = 0, float64", 3, 4, 9, 0.0, dtype=torch.float64),
         ]},
         "kl_warmup": {"kind": "warmup", "cases": [
             warmup_case("warmup_steps = 100", [(0, 100), (1, 100), (50, 100), (99, 100), (100, 100), (250, 100)]),
+            warmup_case("no warm-up: warmup_steps = 0", [(0, 0), (1, 0), (40, 0)]),
         ]},
         "active_units": {"kind": "active", "cases": [
             # 0.00995 counts as active only with the unbiased (n - 1) variance; 0.0101 with either
@@ -91,13 +97,15 @@ def hidden():
         "gaussian_log_likelihood": {"kind": "call", "cases": [
             gaussian_case("batch 97, 784 pixels, one variance per pixel", 97, 784, 11, (784,)),
             gaussian_case("batch 5, 50 pixels, one variance for all, float64", 5, 50, 12, (), dtype=torch.float64),
+            gaussian_case("batch 6, 20 pixels, one wide variance per pixel (logvar > 0)", 6, 20, 17, (20,),
+                          logvar_centre=2.5),
         ]},
         "naive_log_px": {"kind": "naive", "cases": [
             naive_case("decoder that ignores z, batch 7, S = 20,000", 3, 21, _images(7, 784, 13, p=0.2), 20_000, 14,
                        constant=True),
             naive_case("linear decoder, latent 3, batch 5, S = 20,000", 3, 22, _images(5, 784, 15), 20_000, 16),
         ]},
-        "beta_negative_elbo": {"kind": "call", "cases": [
+        "beta_negative_elbo": {"kind": "beta_bernoulli_loss", "cases": [
             elbo_case("batch 97, latent 7, beta = 2.5", 97, 7, 17, 2.5),
             elbo_case("batch 5, latent 8, beta = 0, float64", 5, 8, 18, 0.0, dtype=torch.float64),
         ]},

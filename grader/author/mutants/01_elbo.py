@@ -94,3 +94,34 @@ def elbo_linear_gaussian(x, w, b, sigma2, m, v):
     log_lik = -sp.log(2 * sp.pi * sigma2) / 2 - ((x - w * m - b) ** 2 + w**2 * v**2) / (2 * sigma2)
     log_prior = -sp.log(2 * sp.pi) / 2 - (m**2 + v**2) / 2
     return log_lik + log_prior + sp.log(2 * sp.pi * sp.E * v**2) / 2
+
+
+# ------------------------------------ harvested (grader/author/mutants/SIGHTINGS.md)
+@mutant("kl_standard_normal", "std_for_variance",
+        hint="You used σ where σ² belongs: with σ = exp(½·logvar), the KL has σ² = exp(logvar), not σ.")
+def kl_standard_normal(mu, logvar):
+    std = torch.exp(0.5 * logvar)
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - std, dim=-1)
+
+
+@mutant("kl_standard_normal", "log_std_for_log_variance",
+        hint="You used log σ where log σ² belongs: the KL has log σ² = logvar, which is 2·log σ.")
+def kl_standard_normal(mu, logvar):
+    std = torch.exp(0.5 * logvar)
+    return -0.5 * torch.sum(1 + torch.log(std) - mu.pow(2) - std.pow(2), dim=-1)
+
+
+@mutant("kl_standard_normal", "constant_minus_one",
+        hint="Your KL is too small by latent_dim/2 for every example: in ½·Σ(μ² + σ² − log σ² − 1) the constant is "
+             "−½ per dimension, not −1.")
+def kl_standard_normal(mu, logvar):
+    return torch.sum(0.5 * (mu.pow(2) + logvar.exp() - logvar) - 1.0, dim=-1)
+
+
+@mutant("elbo_linear_gaussian", "no_entropy",
+        hint="Your ELBO lacks the entropy of q, +½·log(2πe·v): the ELBO is E_q[log p(x, z)] − E_q[log q(z)].")
+def elbo_linear_gaussian(x, w, b, sigma2, m, v):
+    x, w, b, sigma2, m, v = map(sp.sympify, (x, w, b, sigma2, m, v))
+    log_lik = -sp.log(2 * sp.pi * sigma2) / 2 - ((x - w * m - b) ** 2 + w**2 * v) / (2 * sigma2)
+    log_prior = -sp.log(2 * sp.pi) / 2 - (m**2 + v) / 2
+    return log_lik + log_prior

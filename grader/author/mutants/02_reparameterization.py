@@ -127,3 +127,13 @@ def predict_estimator_variance():
              "a random score, and that product has a large variance.")
 def predict_estimator_variance():
     return "d"
+
+
+@mutant("score_function_grad", "logvar_score_missing_minus_half",
+        hint="Your logvar gradient lacks the −½ of the score: ∂log q/∂logvar = −½ + (z − mu)²/(2σ²).")
+def score_function_grad(f, mu, logvar, n_samples):
+    with torch.no_grad():
+        var = logvar.exp()
+        z = mu + var.sqrt() * torch.randn(n_samples, dtype=mu.dtype)
+        fz = f(z)
+        return (fz * (z - mu) / var).mean(), (fz * (z - mu) ** 2 / (2 * var)).mean()

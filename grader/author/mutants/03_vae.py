@@ -205,3 +205,24 @@ def predict_latent_size():
              "nats, because the code stops being a bottleneck.")
 def predict_latent_size():
     return "d"
+
+
+# ------------------------------------ harvested (grader/author/mutants/SIGHTINGS.md)
+
+
+@mutant("negative_elbo", "kl_summed_over_batch",
+        hint="Your KL term is summed over the batch while the reconstruction is averaged: average the KL over the "
+             "batch too (sum it only over latents).")
+def negative_elbo(x, x_logits, mu, logvar):
+    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(dim=1)
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return rec.mean() + kl
+
+
+@mutant("negative_elbo", "kl_mean_over_latent",
+        hint="Your KL term is averaged over latent dimensions: the KL of independent dimensions is their sum, so sum "
+             "it over the latents.")
+def negative_elbo(x, x_logits, mu, logvar):
+    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(dim=1)
+    kl = -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    return (rec + kl).mean()

@@ -41,6 +41,13 @@ def gaussian_log_likelihood(x, mean, logvar):
     return 0.5 * (math.log(2 * math.pi) + logvar + (x - mean) ** 2 / torch.exp(logvar)).sum(-1)
 
 
+@mutant("gaussian_log_likelihood", "logvar_as_variance",
+        hint="You used logvar as if it were the variance itself (log of logvar, division by logvar): the variance "
+             "is exp(logvar), and logvar may be negative.")
+def gaussian_log_likelihood(x, mean, logvar):
+    return -0.5 * (math.log(2 * math.pi) + torch.log(logvar) + (x - mean) ** 2 / logvar).sum(-1)
+
+
 # ----------------------------------------------------------------- naive_log_px
 @mutant("naive_log_px", "mean_of_logs",
         hint="You averaged log p(x | z) over the samples: that is a lower bound (Jensen), not log of the average "
@@ -136,7 +143,7 @@ def beta_negative_elbo(x, x_logits, mu, logvar, beta):
 
 # ------------------------------------------------------------------ kl_warmup
 @mutant("kl_warmup", "no_cap",
-        hint="After warmup_steps the weight must stay at 1: yours keeps growing. Use min(1, step / warmup_steps).")
+        hint="After warmup_steps the weight must stay at 1: yours keeps growing, so cap it at 1 (and keep warmup_steps = 0 in mind).")
 def kl_warmup(step, warmup_steps):
     if warmup_steps <= 0:
         return 1.0
@@ -259,3 +266,33 @@ def predict_beta_collapse():
              "the rate–distortion curve.")
 def predict_beta_collapse():
     return "d"
+
+
+# ------------------------------------ harvested (grader/author/mutants/SIGHTINGS.md)
+@mutant("gaussian_log_likelihood", "log_two_pi_once",
+        hint="You added −½·log(2π) once per image instead of once per pixel: the normaliser belongs inside the sum "
+             "over pixels.")
+def gaussian_log_likelihood(x, mean, logvar):
+    return -0.5 * math.log(2 * math.pi) - 0.5 * (logvar + (x - mean) ** 2 / torch.exp(logvar)).sum(-1)
+
+
+@mutant("gaussian_log_likelihood", "std_as_variance",
+        hint="You divided the squared error by σ = exp(½·logvar) where the variance σ² = exp(logvar) belongs.")
+def gaussian_log_likelihood(x, mean, logvar):
+    return -0.5 * (math.log(2 * math.pi) + logvar + (x - mean) ** 2 / torch.exp(0.5 * logvar)).sum(-1)
+
+
+@mutant("gaussian_log_likelihood", "variance_in_normaliser",
+        hint="Your normaliser adds the variance exp(logvar) where the log of the variance belongs: "
+             "log σ² is logvar itself.")
+def gaussian_log_likelihood(x, mean, logvar):
+    return -0.5 * (math.log(2 * math.pi) + torch.exp(logvar) + (x - mean) ** 2 / torch.exp(logvar)).sum(-1)
+
+
+@mutant("beta_negative_elbo", "kl_summed_over_batch",
+        hint="Your β·KL term is summed over the batch while the reconstruction is averaged: average both over the "
+             "batch.")
+def beta_negative_elbo(x, x_logits, mu, logvar, beta):
+    rec = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(-1)
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum()
+    return rec.mean() + beta * kl
