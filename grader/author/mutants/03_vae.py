@@ -41,6 +41,9 @@ source_mutant("VAE", "no_sampling", _vae(sample="z = mu"),
               hint="forward decodes mu itself: during training z must be sampled, z = mu + σ·eps with fresh eps ~ N(0, I).")
 source_mutant("VAE", "var_as_std", _vae(sample="z = mu + torch.exp(logvar) * torch.randn_like(mu)"),
               hint="Your samples spread with exp(logvar), the variance: the noise must be scaled by σ = exp(½·logvar).")
+source_mutant("VAE", "logvar_as_std_in_forward", _vae(sample="z = mu + logvar * torch.randn_like(mu)"),
+              hint="forward scales the noise by logvar itself: logvar is log σ², so σ = exp(½·logvar) and "
+                   "z = mu + σ·eps.")
 source_mutant("VAE", "swapped_heads", _vae(encode="return self.logvar_head(h), self.mu_head(h)"),
               hint="encode returns the heads in the wrong order: mu comes from mu_head and logvar from logvar_head.")
 source_mutant("VAE", "decoder_without_relu",
