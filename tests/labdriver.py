@@ -221,7 +221,8 @@ def run_all(page, timeout: float = 600.0, start_within: float = 20.0, attempts: 
     started, clicks, settled = False, 1, 0
     while settled < 3:  # idle with nothing pending, three polls in a row
         if time.monotonic() - start > timeout:
-            raise TimeoutError(f"Run All still busy after {timeout:.0f} s; prompts {prompts(page)}")
+            raise TimeoutError(f"Run All still busy after {timeout:.0f} s; kernel {kernel_status(page)!r}, "
+                               f"{clicks} click(s) on Run All; prompts {prompts(page)}")
         time.sleep(0.5)
         now = prompts(page)
         started = started or any("*" in p or p.strip("[]: ").isdigit() for p in now)

@@ -48,7 +48,6 @@ from grader import sanitize
 from tests import labdriver
 
 PROOF = "proof-elbo-tight"
-SAMPLES = grader.ROOT / "tests" / "submissions" / "01_elbo"
 MATHS = r"The gap is $\mathrm{KL}(q \,\|\, p(z \mid x)) \ge 0$, so **equality** holds iff $q = p(z \mid x)$."
 LINK_TEXT = "see my derivation"
 # the payload link, clicked as a curious instructor would
@@ -479,11 +478,13 @@ def graded(tmp_path_factory, beacon):
     """A course folder where ``ann`` handed in the payload proof and a cell
     that displays every payload output, graded by grader.grade.batch."""
     from grader.grade.batch import main as grade_main
-    from grader.notebooks import answers_from_file, make_submission
+    from grader.notebooks import make_submission
+
+    from .samples import alternative
 
     root = tmp_path_factory.mktemp("xss")
     subs, out = root / "subs", root / "out"
-    path = make_submission("01_elbo", answers_from_file(SAMPLES / "alternative.py"), subs, "ann")
+    path = make_submission("01_elbo", alternative("01_elbo"), subs, "ann")
     nb = nbformat.read(str(path), as_version=4)
     (proof,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == PROOF]
     proof.source = proof_payload(beacon.port)
