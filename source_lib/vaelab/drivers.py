@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import math
-import weakref
 
 import torch
 
@@ -358,27 +357,11 @@ CORRECT_BUT_PREFIX = "Correct, but"
 
 def correct_but(fn, text: str) -> None:
     """Say "correct, but…" about ``fn``: the answer passes, yet does what the
-    notebook warns against. Goes through the check's own note channel
-    (``vaelab.checks.note``, shown under a passing case) where there is one;
-    else it is printed, once per function object (so once per check, not once
-    per case, and again after the student redefines the function)."""
-    from . import checks
+    notebook warns against. Shown under the first passing case it concerns,
+    once per check (:func:`vaelab.checks.note`)."""
+    from .checks import note
 
-    line = f"{CORRECT_BUT_PREFIX}: {text}"
-    note = getattr(checks, "note", None)
-    if callable(note):
-        note(line)
-        return
-    try:
-        said = _SAID.setdefault(fn, set())
-    except TypeError:  # not weak-referenceable: say it every time
-        said = set()
-    if line not in said:
-        said.add(line)
-        print(line)
-
-
-_SAID: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+    note(f"{CORRECT_BUT_PREFIX}: {text}")
 
 #: the logit of the probe pixel: sigmoid(30) rounds to exactly 1.0 in float32, so 1 − p is 0
 _SATURATED, _MODERATE = 30.0, 10.0
